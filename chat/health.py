@@ -1,0 +1,84 @@
+"""Liveness and readiness for both server roles (Gunicorn and Daphne).
+
+Liveness says the process answers; readiness also checks that the database and the
+Redis channel layer are reachable, so a load balancer stops sending traffic to a
+replica that cannot deliver messages.
+"""
+
+import json
+
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+
+def check_database():
+    """Run a trivial query; raises when the database is unreachable."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def check_redis():
+    """Ping the channel layer's Redis; raises when it is unreachable."""
+    timeout = settings.HEALTH_CHECK_TIMEOUT
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def readiness_report(role):
+    """Run every check and return (HTTP status, report dict)."""
+    checks = {}
+    for name, check in (("database", check_database), ("redis", check_redis)):
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as error:  # the report names the failure instead of crashing the probe
+            checks[name] = f"error: {type(error).__name__}: {error}"
+    ready = all(result == "ok" for result in checks.values())
+    return (200 if ready else 503), {"status": "ok" if ready else "unavailable", "role": role, "checks": checks}
+
+
+def liveness_report(role):
+    """The process is up and able to answer."""
+    return 200, {"status": "ok", "role": role}
+
+
+def replica_headers():
+    """The X-Replica header pair(s) for a response, empty when the setting turns them off."""
+    if settings.CHATSCALE_REPLICA_HEADER:
+        return [("X-Replica", settings.CHATSCALE_REPLICA_NAME)]
+    return []
+
+
+def _readiness_in_thread(role):
+    # Django database connections belong to the thread that opened them; clean up so a
+    # long-running Daphne never holds a connection the database already dropped.
+    close_old_connections()
+    try:
+        return readiness_report(role)
+    finally:
+        close_old_connections()
+
+
+HEALTH_PATHS = {"/healthz/live": liveness_report, "/healthz/ready": _readiness_in_thread}
+
+
+async def asgi_http_app(scope, receive, send):
+    """Daphne's only HTTP answer: health checks. Pages are Gunicorn's job, behind nginx."""
+    handler = HEALTH_PATHS.get(scope["path"])
+    if handler is not None and scope["method"] in ("GET", "HEAD"):
+        status, report = await sync_to_async(handler, thread_sensitive=False)("asgi")
+        body = json.dumps(report).encode()
+        content_type = b"application/json"
+    else:
+        status = 404
+        body = b"Not found. This Daphne replica serves WebSockets under /ws/ and health checks under /healthz/.\n"
+        content_type = b"text/plain; charset=utf-8"
+    headers = [(b"content-type", content_type), (b"cache-control", b"no-store")]
+    headers += [(name.lower().encode(), value.encode()) for name, value in replica_headers()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})

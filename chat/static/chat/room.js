@@ -1,0 +1,136 @@
+// Room page: one WebSocket that reconnects by itself (exponential backoff with jitter),
+// a heartbeat that notices dead connections, and a log that shows messages as plain text.
+(function () {
+    "use strict";
+    const roomName = JSON.parse(document.getElementById("room-name").textContent);
+    const log = document.querySelector("#chat-log");
+    const input = document.querySelector("#chat-message-input");
+    const submit = document.querySelector("#chat-message-submit");
+    const status = document.querySelector("#connection-status");
+    const errorBox = document.querySelector("#chat-error");
+
+    const BACKOFF_BASE_MS = 500;
+    const BACKOFF_MAX_MS = 15000;
+    const HEARTBEAT_EVERY_MS = 25000;
+    const HEARTBEAT_TIMEOUT_MS = 10000;
+    const CLOSE_INVALID_ROOM = 4400;
+    // Errors that mean "this message was not sent": put the text back so nothing is lost.
+    const NOT_SENT = new Set(["rate_limited", "unavailable", "message_too_long"]);
+
+    let socket = null;
+    let attempts = 0;
+    let heartbeat = null;
+    let pongDeadline = null;
+    let lastSent = "";
+
+    function socketUrl() {
+        const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+        return `${scheme}//${window.location.host}/ws/chat/${encodeURIComponent(roomName)}/`;
+    }
+
+    function setStatus(state, text) {
+        status.dataset.state = state;
+        status.textContent = text;
+        document.body.dataset.connection = state;
+        submit.disabled = state !== "open";
+    }
+
+    function showError(text) {
+        errorBox.textContent = text;
+        errorBox.hidden = !text;
+    }
+
+    function append(line) {
+        const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+        log.value += line + "\n";
+        if (atBottom) log.scrollTop = log.scrollHeight;
+    }
+
+    function timeOf(seconds) {
+        const when = typeof seconds === "number" ? new Date(seconds * 1000) : new Date();
+        return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    }
+
+    function stopHeartbeat() {
+        clearInterval(heartbeat);
+        clearTimeout(pongDeadline);
+        heartbeat = pongDeadline = null;
+    }
+
+    function ping(ws) {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        ws.send(JSON.stringify({ type: "ping" }));
+        clearTimeout(pongDeadline);
+        // No pong in time: the connection is dead even if the browser has not noticed.
+        pongDeadline = setTimeout(() => ws.close(), HEARTBEAT_TIMEOUT_MS);
+    }
+
+    function connect() {
+        setStatus(attempts === 0 ? "connecting" : "reconnecting", attempts === 0 ? "Connecting…" : "Reconnecting…");
+        const ws = new WebSocket(socketUrl());
+        socket = ws;
+        ws.onopen = () => {
+            attempts = 0;
+            setStatus("open", "Connected");
+            showError("");
+            ping(ws);
+            heartbeat = setInterval(() => ping(ws), HEARTBEAT_EVERY_MS);
+        };
+        ws.onmessage = (event) => {
+            let frame;
+            try {
+                frame = JSON.parse(event.data);
+            } catch (_) {
+                return;
+            }
+            if (frame.type === "pong") {
+                clearTimeout(pongDeadline);
+                if (frame.replica) document.body.dataset.replica = frame.replica;
+            } else if (frame.type === "error") {
+                showError(frame.error);
+                if (NOT_SENT.has(frame.code) && input.value === "") input.value = lastSent;
+            } else if (typeof frame.message === "string") {
+                append(`${timeOf(frame.sent_at)}  ${frame.message}`);
+            }
+        };
+        ws.onclose = (event) => {
+            stopHeartbeat();
+            if (socket !== ws) return;
+            socket = null;
+            if (event.code === CLOSE_INVALID_ROOM) {
+                setStatus("closed", "Cannot join this room");
+                return;
+            }
+            scheduleReconnect();
+        };
+    }
+
+    function scheduleReconnect() {
+        attempts += 1;
+        // "Equal jitter": half the backoff is fixed, half random, so replicas that restart
+        // are not hit by every browser at the same instant.
+        const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempts - 1));
+        const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+        setStatus("reconnecting", `Connection lost. Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s…`);
+        setTimeout(connect, delay);
+    }
+
+    function send(event) {
+        event.preventDefault();
+        const text = input.value;
+        if (!text.trim()) return;
+        if (!socket || socket.readyState !== WebSocket.OPEN) {
+            showError("Not connected right now; your message is kept. Send it again once connected.");
+            return;
+        }
+        socket.send(JSON.stringify({ message: text }));
+        lastSent = text;
+        input.value = "";
+        showError("");
+        input.focus();
+    }
+
+    // A form submit covers both the Send button and Enter in the input.
+    document.querySelector("#message-form").addEventListener("submit", send);
+    connect();
+})();

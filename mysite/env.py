@@ -1,0 +1,132 @@
+"""Read typed settings from the environment, failing loudly on values that make no sense.
+
+Every error names the variable, the value it got and what it accepts, so a person
+fixing a deployment knows exactly what to change.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+def _raw(name, environ):
+    value = (environ if environ is not None else os.environ).get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def get_str(name, default=None, environ=None):
+    """Return the variable as a stripped string, or ``default`` when unset or blank."""
+    value = _raw(name, environ)
+    return default if value is None else value
+
+
+def get_bool(name, default, environ=None):
+    """Return the variable as a boolean; accepts 1/0, true/false, yes/no, on/off."""
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a boolean; use one of "
+        f"{', '.join(sorted(TRUE_WORDS))} or {', '.join(sorted(FALSE_WORDS))}."
+    )
+
+
+def get_int(name, default, minimum=None, maximum=None, environ=None):
+    """Return the variable as an integer within [minimum, maximum]."""
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is too small; the minimum is {minimum}.")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name}={number} is too large; the maximum is {maximum}.")
+    return number
+
+
+def get_list(name, default=(), environ=None):
+    """Return a comma-separated variable as a list of non-empty, stripped items."""
+    value = _raw(name, environ)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_redis_url(name, value):
+    """Check that ``value`` is a redis:// or rediss:// URL and return it unchanged."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a Redis URL; expected redis://host:port/db "
+            "(or rediss:// for TLS)."
+        )
+    return value
+
+
+def parse_database_url(name, value, base_dir):
+    """Turn ``sqlite:///path`` or ``postgres://user:pass@host:port/db`` into a DATABASES entry."""
+    parts = urlsplit(value)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative.db is relative to the project; sqlite:////abs/path.db is absolute.
+        path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if not path:
+            raise ImproperlyConfigured(
+                f"{name}={value!r} names no file; use sqlite:///db.sqlite3 or sqlite:////abs/path.db."
+            )
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(Path(base_dir, path)),
+            # Several processes share the file: wait for locks instead of failing, and let
+            # readers proceed while one process writes.
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
+        }
+    if parts.scheme in ("postgres", "postgresql"):
+        database = unquote(parts.path.lstrip("/"))
+        if not parts.hostname or not database:
+            raise ImproperlyConfigured(
+                f"{name}={_redact(value)!r} needs a host and a database name: "
+                "postgres://user:password@host:5432/dbname."
+            )
+        options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": database,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname,
+            "PORT": str(parts.port or 5432),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
+        }
+    raise ImproperlyConfigured(
+        f"{name}={_redact(value)!r} has an unsupported scheme {parts.scheme!r}; "
+        "use sqlite:///path or postgres://user:password@host:port/dbname."
+    )
+
+
+def _redact(url):
+    """Hide the password of a URL so that error messages never print secrets."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)

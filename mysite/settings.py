@@ -1,0 +1,186 @@
+"""Django settings for chatscale, read from the environment (twelve-factor).
+
+Every variable is listed in the README. Production (DJANGO_DEBUG off, the default)
+refuses to start without a real secret key and an explicit list of allowed hosts.
+"""
+
+import socket
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from mysite import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env.get_bool("DJANGO_DEBUG", False)
+
+# A fixed key is fine for a developer's laptop and nowhere else.
+DEVELOPMENT_SECRET_KEY = "django-insecure-chatscale-development-only-never-use-in-production"
+SECRET_KEY = env.get_str("DJANGO_SECRET_KEY")
+if SECRET_KEY is None:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Production needs a secret of at least 50 random "
+            "characters, for example from: python3 -c 'import secrets; print(secrets.token_urlsafe(50))' "
+            "(or set DJANGO_DEBUG=true for local development)."
+        )
+    SECRET_KEY = DEVELOPMENT_SECRET_KEY
+elif not DEBUG and (
+    SECRET_KEY.startswith("django-insecure")
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 5
+    or "change-me" in SECRET_KEY.lower()
+):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY looks like a placeholder or is too weak (it needs at least 50 "
+        "characters, 5 distinct ones, and no 'django-insecure'/'change-me'). Generate one with: "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'."
+    )
+
+ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS is not set. List the host names clients use to reach the site, "
+        "comma-separated, for example: DJANGO_ALLOWED_HOSTS=chat.example.com."
+    )
+if not DEBUG and "*" in ALLOWED_HOSTS:
+    # The WebSocket origin check compares browser origins with ALLOWED_HOSTS; '*' would
+    # let any web site open sockets on behalf of a visitor.
+    raise ImproperlyConfigured(
+        "DJANGO_ALLOWED_HOSTS contains '*', which also disables the WebSocket origin check. "
+        "List the real host names instead."
+    )
+CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "chat.middleware.ResponseHeadersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mysite.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "mysite.wsgi.application"
+ASGI_APPLICATION = "mysite.asgi.application"
+
+DATABASES = {
+    "default": env.parse_database_url(
+        "DATABASE_URL", env.get_str("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.parse_redis_url("REDIS_URL", env.get_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+
+# Group membership in Redis expires after CHANNEL_LAYER_GROUP_EXPIRY seconds even while the
+# socket stays open, after which that socket silently stops receiving room messages. Daphne
+# therefore closes sockets (and the browser reconnects, re-joining the group) before that.
+CHANNEL_LAYER_GROUP_EXPIRY = env.get_int("CHANNEL_LAYER_GROUP_EXPIRY", 86400, minimum=60)
+DAPHNE_WEBSOCKET_TIMEOUT = env.get_int("DAPHNE_WEBSOCKET_TIMEOUT", 43200, minimum=60)
+if DAPHNE_WEBSOCKET_TIMEOUT >= CHANNEL_LAYER_GROUP_EXPIRY:
+    raise ImproperlyConfigured(
+        f"DAPHNE_WEBSOCKET_TIMEOUT ({DAPHNE_WEBSOCKET_TIMEOUT}s) must be shorter than "
+        f"CHANNEL_LAYER_GROUP_EXPIRY ({CHANNEL_LAYER_GROUP_EXPIRY}s); otherwise long-lived sockets "
+        "outlive their room membership and stop receiving messages."
+    )
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": env.get_str("CHANNEL_LAYER_PREFIX", "chatscale"),
+            # Messages a slow client has not read yet; beyond this, channels_redis drops them.
+            "capacity": env.get_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=10),
+            "expiry": env.get_int("CHANNEL_LAYER_EXPIRY", 60, minimum=5),
+            "group_expiry": CHANNEL_LAYER_GROUP_EXPIRY,
+        },
+    }
+}
+
+# Chat behaviour.
+CHAT_ROOM_NAME_MAX_LENGTH = 100
+CHAT_MESSAGE_MAX_LENGTH = env.get_int("CHAT_MESSAGE_MAX_LENGTH", 2000, minimum=1, maximum=100_000)
+# Token bucket per connection: a sustained rate and a burst allowance.
+CHAT_RATE_LIMIT_PER_SECOND = env.get_int("CHAT_RATE_LIMIT_PER_SECOND", 10, minimum=1)
+CHAT_RATE_LIMIT_BURST = env.get_int("CHAT_RATE_LIMIT_BURST", 30, minimum=1)
+
+# The replica identity shown in X-Replica headers and in chat frames. Off hides the topology.
+CHATSCALE_REPLICA_NAME = env.get_str("CHATSCALE_REPLICA_NAME", socket.gethostname())
+CHATSCALE_REPLICA_HEADER = env.get_bool("CHATSCALE_REPLICA_HEADER", True)
+
+HEALTH_CHECK_TIMEOUT = env.get_int("HEALTH_CHECK_TIMEOUT", 2, minimum=1, maximum=30)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.get_str("STATIC_ROOT", str(BASE_DIR / "public" / "static")))
+
+# nginx terminates client connections and sets X-Forwarded-Proto itself (it never passes the
+# client's value through), so trusting it here is safe behind nginx.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = env.get_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOG_LEVEL = env.get_str("DJANGO_LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"DJANGO_LOG_LEVEL={LOG_LEVEL!r} is not a log level; use DEBUG, INFO, WARNING, ERROR or CRITICAL."
+    )
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [" + CHATSCALE_REPLICA_NAME + "] %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False}},
+}
