@@ -152,6 +152,8 @@ class Cluster:
             # A real secret, kept between runs so sessions survive a restart.
             "DJANGO_SECRET_KEY": secret_file.read_text().strip(),
             "DJANGO_DEBUG": "false",
+            # An inherited value (pytest-django sets one) would swap the settings module.
+            "DJANGO_SETTINGS_MODULE": "mysite.settings",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
             "STATIC_ROOT": str(self.run_dir / "public" / "static"),
@@ -172,11 +174,9 @@ class Cluster:
         nginx_dir = self.run_dir / "nginx"
         (nginx_dir / "logs").mkdir(parents=True, exist_ok=True)
         (nginx_dir / "temp").mkdir(exist_ok=True)
-        user_line = ""
-        if os.geteuid() == 0:
-            # As root, nginx workers run as nobody: they need their temp folder writable.
-            user_line = "user nobody nogroup;"
-            shutil.chown(nginx_dir / "temp", user="nobody")
+        # Workers run as whoever started the cluster, as they do for any non-root user;
+        # otherwise root's nginx would switch to nobody, who may not read the run folder.
+        user_line = "user root root;" if os.geteuid() == 0 else ""
         link = nginx_dir / "chatscale"
         if link.is_symlink() or link.exists():
             link.unlink()

@@ -1,0 +1,71 @@
+# chatscale: every target lists itself in `make help` through its "## description".
+# Variables can be overridden on the command line, e.g. `make cluster PORT=9000 REPLICAS=5`.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+PORT     ?= 8000
+REPLICAS ?= 3
+PYTEST_ARGS ?=
+BIN      := $(VENV)/bin
+PYTEST   := $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List every target with its description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "chatscale needs Python 3.11 or newer; set PYTHON=python3.12 or similar")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+.PHONY: install
+install: $(BIN)/.installed ## Create the virtualenv and install the pinned Python dependencies
+
+.PHONY: system-deps
+system-deps: ## Install redis-server and nginx if missing (Debian packages, needs root)
+	deploy/install-system-deps.sh cluster
+
+.PHONY: test-system-deps
+test-system-deps: ## Install redis-server, nginx, chromium and chromedriver if missing
+	deploy/install-system-deps.sh test
+
+.PHONY: cluster
+cluster: system-deps install ## Run Redis, REPLICAS Daphne replicas, Gunicorn and nginx on 127.0.0.1:PORT (Ctrl-C stops all)
+	$(BIN)/python deploy/cluster.py --port $(PORT) --replicas $(REPLICAS)
+
+.PHONY: test
+test: test-system-deps install lint test-unit test-integration test-browser ## Run every test layer (this is what CI runs)
+
+.PHONY: test-unit
+test-unit: install ## Unit tests: views, consumer, routing, settings (nothing running)
+	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser
+
+.PHONY: test-integration
+test-integration: install ## Integration tests against real 3-replica native clusters
+	$(PYTEST) tests/integration
+
+.PHONY: test-browser
+test-browser: install ## Two headless Chromium tabs chatting across two replicas
+	$(PYTEST) tests/browser
+
+.PHONY: test-idle
+test-idle: install ## The 10-minute idle-socket check (not part of `make test`)
+	CHATSCALE_IDLE_SECONDS=600 $(PYTEST) tests/integration -k idle -s
+
+.PHONY: lint
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: format
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+.PHONY: clean
+clean: ## Remove the virtualenv and the local cluster's state (.run/: database, logs, secret)
+	rm -rf $(VENV) .run public

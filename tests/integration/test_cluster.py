@@ -1,0 +1,223 @@
+"""The native cluster for real: nginx, Gunicorn, three Daphne replicas and one Redis."""
+
+import os
+import signal
+import statistics
+import time
+import urllib.parse
+import uuid
+
+import pytest
+
+from tests.cluster import ChatClient, clients_on_distinct_replicas, http_get, pid_alive
+
+ODD_ROOM_NAMES = [
+    "lobby",
+    "Salle de réunion n°2",
+    "会议室",
+    "a/b/c",
+    "100% sure? #yes & <no>",
+    "👩‍💻 dev team",
+    "  padded  ",
+    "..dots..",
+    "x" * 100,
+]
+
+
+def unique(text="msg"):
+    return f"{text}-{uuid.uuid4().hex[:8]}"
+
+
+def close_all(clients):
+    for client in clients:
+        client.close()
+
+
+def test_pages_are_served_by_gunicorn_not_daphne(cluster):
+    for path in ("/chat/", "/chat/%E4%BC%9A%E8%AE%AE%E5%AE%A4/", "/healthz/ready"):
+        status, headers, body = http_get(cluster.url + path)
+        assert status == 200, (path, body)
+        assert headers["X-Replica"] == "gunicorn", path
+    status, _, body = http_get(cluster.url + "/chat/%E4%BC%9A%E8%AE%AE%E5%AE%A4/")
+    assert 'id="chat-log"' in body and "会议室" in body
+    # Daphne answers health checks and nothing else.
+    daphne_port = cluster.process("daphne-1")["port"]
+    status, headers, body = http_get(f"http://127.0.0.1:{daphne_port}/chat/")
+    assert status == 404 and "WebSockets" in body
+    assert http_get(f"http://127.0.0.1:{daphne_port}/healthz/ready")[0] == 200
+
+
+def test_static_files_come_from_nginx(cluster):
+    status, headers, body = http_get(cluster.url + "/static/chat/room.js")
+    assert status == 200 and "new WebSocket" in body
+    assert "X-Replica" not in headers
+
+
+def test_message_crosses_every_replica(cluster):
+    clients = clients_on_distinct_replicas(cluster.ws_url, "cross-replica", 3)
+    try:
+        assert sorted(client.replica for client in clients) == cluster.replica_names()
+        latencies = []
+        for sender in clients:
+            text = unique(f"from-{sender.replica}")
+            sent = time.time()
+            sender.send(text)
+            for receiver in clients:
+                frame = receiver.wait_for_message(text)
+                latencies.append((time.time() - sent) * 1000)
+                assert frame["from_replica"] == sender.replica
+                assert frame["to_replica"] == receiver.replica
+        print(f"\ndelivery latency over {len(latencies)} deliveries: median {statistics.median(latencies):.1f} ms, "
+              f"max {max(latencies):.1f} ms")
+    finally:
+        close_all(clients)
+
+
+def test_rooms_are_isolated(cluster):
+    red = clients_on_distinct_replicas(cluster.ws_url, "red", 2)
+    blue = clients_on_distinct_replicas(cluster.ws_url, "blue", 2)
+    try:
+        text = unique("only-red")
+        red[0].send(text)
+        for client in red:
+            client.wait_for_message(text)
+        for client in blue:
+            client.assert_nothing(wait=1.0)
+    finally:
+        close_all(red + blue)
+
+
+@pytest.mark.parametrize("room_name", ODD_ROOM_NAMES)
+def test_odd_room_names_work_across_replicas(cluster, room_name):
+    clients = clients_on_distinct_replicas(cluster.ws_url, room_name, 2)
+    try:
+        text = unique("odd")
+        clients[0].send(text)
+        for client in clients:
+            assert client.wait_for_message(text)["room"] == room_name.strip()
+        status, _, body = http_get(cluster.url + "/chat/" + urllib.parse.quote(room_name, safe="") + "/")
+        assert status == 200
+    finally:
+        close_all(clients)
+
+
+def test_unusable_room_name_is_explained(cluster):
+    client = ChatClient(cluster.ws_url, "y" * 101)
+    try:
+        frame = client.next_frame()
+        assert frame["type"] == "error" and frame["code"] == "invalid_room"
+        assert "100" in frame["error"]
+        assert client.closed.wait(5)
+        assert client.close_code == 4400
+    finally:
+        client.close()
+    status, _, body = http_get(cluster.url + "/chat/" + "y" * 101 + "/")
+    assert status == 400 and "the limit is 100" in body
+
+
+def test_bad_frames_get_errors_and_the_socket_keeps_working(cluster):
+    sender, other = clients_on_distinct_replicas(cluster.ws_url, "bad-frames", 2)
+    try:
+        cases = [
+            (dict(text="not json"), "invalid_json"),
+            (dict(text="[1, 2]"), "invalid_message"),
+            (dict(text='{"text": "hi"}'), "invalid_message"),
+            (dict(text='{"message": 42}'), "invalid_message"),
+            (dict(text='{"message": "   "}'), "invalid_message"),
+            (dict(text='{"message": "' + "z" * 5000 + '"}'), "message_too_long"),
+            (dict(binary=b"\x00\x01binary"), "binary_not_supported"),
+        ]
+        for frame_kwargs, code in cases:
+            sender.send_raw(**frame_kwargs)
+            reply = sender.next_frame()
+            assert reply["type"] == "error" and reply["code"] == code, (frame_kwargs, reply)
+            assert reply["error"]
+        text = unique("still-works")
+        sender.send(text)
+        sender.wait_for_message(text)
+        other.wait_for_message(text)
+        # Nobody else saw the errors.
+        other.assert_nothing(wait=0.5)
+    finally:
+        close_all([sender, other])
+
+
+def test_flood_is_limited_and_others_keep_chatting(cluster):
+    flooder, bystander = clients_on_distinct_replicas(cluster.ws_url, "flood", 2)
+    try:
+        for index in range(200):
+            flooder.send(f"flood-{index}")
+        text = unique("after-flood")
+        bystander.send(text)
+        bystander.wait_for_message(text, timeout=10)
+        frames = []
+        while True:
+            try:
+                frames.append(flooder.next_frame(timeout=2))
+            except Exception:
+                break
+        limited = [f for f in frames if f.get("code") == "rate_limited"]
+        delivered = [f for f in frames if f.get("type") == "chat.message" and f["message"].startswith("flood-")]
+        assert limited, "a flood of 200 messages was never rate limited"
+        assert 0 < len(delivered) < 200
+    finally:
+        close_all([flooder, bystander])
+
+
+IDLE_SECONDS = int(os.environ.get("CHATSCALE_IDLE_SECONDS", "65"))
+
+
+def test_idle_socket_still_delivers(cluster):
+    """No application traffic for IDLE_SECONDS (set CHATSCALE_IDLE_SECONDS=600 for the 10-minute check)."""
+    listener, talker = clients_on_distinct_replicas(cluster.ws_url, "idle", 2)
+    try:
+        time.sleep(IDLE_SECONDS)
+        assert not listener.closed.is_set() and not talker.closed.is_set(), "an idle socket was closed"
+        # Daphne's keepalive pings (every 20 s) are what keeps nginx and the socket alive.
+        assert listener.pings >= IDLE_SECONDS // 20 - 1
+        text = unique("after-idle")
+        talker.send(text)
+        listener.wait_for_message(text)
+    finally:
+        close_all([listener, talker])
+
+
+def test_killed_replica_leaves_the_room_working(own_cluster):
+    clients = clients_on_distinct_replicas(own_cluster.ws_url, "survivors", 3)
+    victim = next(client for client in clients if client.replica == "daphne-2")
+    survivors = [client for client in clients if client is not victim]
+    try:
+        os.kill(own_cluster.process("daphne-2")["pid"], signal.SIGKILL)
+        assert victim.closed.wait(10), "the killed replica's client was not disconnected"
+
+        text = unique("after-kill")
+        survivors[0].send(text)
+        for client in survivors:
+            client.wait_for_message(text)
+
+        # The client of the dead replica reconnects through nginx and lands on a live one.
+        reconnected = ChatClient(own_cluster.ws_url, "survivors")
+        clients.append(reconnected)
+        assert reconnected.replica in {"daphne-1", "daphne-3"}
+        text = unique("from-reconnected")
+        reconnected.send(text)
+        for client in [*survivors, reconnected]:
+            client.wait_for_message(text)
+        assert own_cluster.wait_for_log("daphne-2 (pid", timeout=10), own_cluster.log()
+        assert "killed by signal SIGKILL" in own_cluster.log()
+    finally:
+        close_all(clients)
+
+
+def test_cluster_stops_everything_when_a_process_dies(tmp_path):
+    from tests.cluster import RunningCluster
+
+    cluster = RunningCluster(tmp_path / "cluster", replicas=2, keep_going=False)
+    os.kill(cluster.process("redis")["pid"], signal.SIGKILL)
+    status = cluster.supervisor.wait(timeout=60)
+    cluster.output.close()
+    assert status == 1
+    output = cluster.log()
+    assert "redis (pid" in output and "killed by signal SIGKILL" in output
+    assert "stopping the cluster because one of its processes died" in output
+    assert not [pid for pid in cluster.pids if pid_alive(pid)]

@@ -1,0 +1,456 @@
+"""The chat consumer, driven through the full ASGI application as Daphne runs it."""
+
+import contextlib
+import functools
+import json
+import time
+from urllib.parse import quote
+
+import pytest
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import InMemoryChannelLayer, channel_layers
+from channels.testing import WebsocketCommunicator
+
+from chat import consumers
+from chat.consumers import CLOSE_INVALID_ROOM, CLOSE_LAYER_UNAVAILABLE, TokenBucket
+from mysite.asgi import application
+
+REPLICA = "unit-test-replica"
+ALLOWED_ORIGIN = [(b"origin", b"http://testserver")]
+
+
+class LayerDown(ConnectionError):
+    """What a channel layer raises when Redis cannot be reached."""
+
+
+class GroupSendFails(InMemoryChannelLayer):
+    async def group_send(self, group, message):
+        raise LayerDown("redis is down")
+
+
+class GroupAddFails(InMemoryChannelLayer):
+    async def group_add(self, group, channel):
+        raise LayerDown("redis is down")
+
+
+class GroupDiscardFails(InMemoryChannelLayer):
+    async def group_discard(self, group, channel):
+        raise LayerDown("redis is down")
+
+
+@pytest.fixture(autouse=True)
+def channel_layer():
+    """A fresh in-memory layer per test: its queues belong to the test's event loop."""
+    layer = InMemoryChannelLayer()
+    channel_layers.set(DEFAULT_CHANNEL_LAYER, layer)
+    yield layer
+    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+
+
+def use_layer(layer):
+    channel_layers.set(DEFAULT_CHANNEL_LAYER, layer)
+    return layer
+
+
+def socket_path(room):
+    """The path a browser requests: the room name encoded as encodeURIComponent does it.
+
+    WebsocketCommunicator then decodes it, as Daphne does, so the scope sees the decoded text.
+    """
+    return "/ws/chat/" + quote(room, safe="!'()*") + "/"
+
+
+def communicator_for(room, headers=ALLOWED_ORIGIN):
+    return WebsocketCommunicator(application, socket_path(room), headers=list(headers))
+
+
+@contextlib.asynccontextmanager
+async def member_of(room):
+    """An open socket in ``room``, closed again at the end."""
+    communicator = communicator_for(room)
+    connected, _ = await communicator.connect()
+    assert connected, f"could not join {room!r}"
+    try:
+        yield communicator
+    finally:
+        await communicator.disconnect()
+
+
+async def say(communicator, text):
+    await communicator.send_json_to({"message": text})
+
+
+async def assert_error(communicator, code):
+    """Receive the next frame, check it is an error with ``code``, and return its text."""
+    frame = await communicator.receive_json_from()
+    assert frame["type"] == "error", frame
+    assert frame["code"] == code, frame
+    assert frame["error"].strip(), frame
+    return frame["error"]
+
+
+async def assert_still_works(communicator):
+    """The socket still delivers a valid message after whatever happened before."""
+    await say(communicator, "still here")
+    frame = await communicator.receive_json_from()
+    assert frame["type"] == "chat.message", frame
+    assert frame["message"] == "still here"
+
+
+async def test_every_member_of_a_room_receives_a_message():
+    async with member_of("lobby") as alice, member_of("lobby") as bob:
+        before = time.time()
+        await say(alice, "hello, room")
+        to_alice = await alice.receive_json_from()
+        to_bob = await bob.receive_json_from()
+
+    assert to_alice == to_bob
+    assert to_bob["type"] == "chat.message"
+    assert to_bob["message"] == "hello, room"
+    assert to_bob["room"] == "lobby"
+    assert len(to_bob["id"]) == 32 and int(to_bob["id"], 16) >= 0
+    assert before - 1 <= to_bob["sent_at"] <= time.time() + 1
+    assert to_bob["from_replica"] == REPLICA
+    assert to_bob["to_replica"] == REPLICA
+
+
+async def test_each_message_gets_its_own_id():
+    async with member_of("lobby") as alice:
+        await say(alice, "one")
+        await say(alice, "two")
+        first = await alice.receive_json_from()
+        second = await alice.receive_json_from()
+    assert [first["message"], second["message"]] == ["one", "two"]
+    assert first["id"] != second["id"]
+
+
+async def test_text_comes_back_exactly_as_sent():
+    text = 'héllo 👋 <b>bold</b> & "quotes" \\ back\nslash'
+    async with member_of("lobby") as alice:
+        await say(alice, text)
+        frame = await alice.receive_json_from()
+    assert frame["message"] == text
+
+
+async def test_other_rooms_hear_nothing():
+    async with member_of("lobby") as alice, member_of("elsewhere") as carol:
+        await say(alice, "only for the lobby")
+        assert (await alice.receive_json_from())["message"] == "only for the lobby"
+        assert await carol.receive_nothing()
+
+
+async def test_rooms_whose_ascii_slugs_collide_stay_separate():
+    async with member_of("Café") as alice, member_of("Cafe") as carol:
+        await say(alice, "bonjour")
+        assert (await alice.receive_json_from())["room"] == "Café"
+        assert await carol.receive_nothing()
+
+
+async def test_composed_and_decomposed_names_meet_in_one_room():
+    async with member_of("Caf\u00e9") as alice, member_of(" Cafe\u0301 ") as bob:
+        await say(bob, "same room")
+        to_alice = await alice.receive_json_from()
+    assert to_alice["message"] == "same room"
+    assert to_alice["room"] == "Caf\u00e9"
+
+
+@pytest.mark.parametrize(
+    "room",
+    ["café a/b", "a/b/c", "日本語 チャット", "👩\u200d💻 devs", "100% sure?", "#general", "it's \"quoted\"", "x" * 100],
+)
+async def test_any_valid_name_works_as_a_room(room):
+    async with member_of(room) as alice, member_of(room) as bob:
+        await say(alice, "hi")
+        frame = await bob.receive_json_from()
+    assert frame["room"] == room
+    assert frame["message"] == "hi"
+
+
+async def test_an_encoded_slash_reaches_the_room_with_the_slash():
+    # Daphne decodes the path, so /ws/chat/caf%C3%A9%20a%2Fb/ arrives as this text.
+    decoded = WebsocketCommunicator(application, "/ws/chat/café a/b/", headers=ALLOWED_ORIGIN)
+    assert decoded.scope["path"] == "/ws/chat/café a/b/"
+    connected, _ = await decoded.connect()
+    assert connected
+    async with member_of("café a/b") as encoded:
+        await say(decoded, "through the slash")
+        frame = await encoded.receive_json_from()
+    await decoded.disconnect()
+    assert frame["room"] == "café a/b"
+    assert frame["message"] == "through the slash"
+
+
+@pytest.mark.parametrize(
+    ("room", "reason"),
+    [
+        ("x" * 101, "limit is 100"),
+        ("..", "'..'"),
+        (".", "'.'"),
+        ("a\x00b", "U+0000"),
+        ("private\ue000", "U+E000"),
+        ("   ", "empty"),
+    ],
+)
+async def test_an_invalid_room_is_explained_then_closed(room, reason):
+    communicator = WebsocketCommunicator(application, "/ws/chat/" + room + "/", headers=ALLOWED_ORIGIN)
+    connected, _ = await communicator.connect()
+    assert connected, "the socket is accepted so that the browser can read the reason"
+    text = await assert_error(communicator, "invalid_room")
+    assert reason in text
+    closing = await communicator.receive_output()
+    assert closing == {"type": "websocket.close", "code": CLOSE_INVALID_ROOM}
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"http://evil.example",
+        b"https://evil.example",
+        b"http://testserver.evil.example",
+        b"http://eviltestserver",
+        b"null",
+    ],
+)
+async def test_a_page_on_another_site_cannot_open_a_socket(origin):
+    communicator = communicator_for("lobby", headers=[(b"origin", origin)])
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_a_socket_without_an_origin_is_refused():
+    communicator = communicator_for("lobby", headers=[])
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("origin", [b"http://testserver", b"https://localhost:8443", b"http://127.0.0.1:8000"])
+async def test_a_page_from_an_allowed_host_can_open_a_socket(origin):
+    communicator = communicator_for("lobby", headers=[(b"origin", origin)])
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "explanation"),
+    [
+        ("not json", "invalid_json", "must be JSON"),
+        ("{'message': 'single quotes'}", "invalid_json", "must be JSON"),
+        ("[1, 2]", "invalid_message", "JSON object"),
+        ("42", "invalid_message", "JSON object"),
+        ('"just text"', "invalid_message", "JSON object"),
+        ("null", "invalid_message", "JSON object"),
+        ("{}", "invalid_message", '"message" key'),
+        ('{"text": "hi"}', "invalid_message", '"message" key'),
+        ('{"message": null}', "invalid_message", "not null"),
+        ('{"message": 5}', "invalid_message", "not a number"),
+        ('{"message": 1.5}', "invalid_message", "not a number"),
+        ('{"message": true}', "invalid_message", "not a boolean"),
+        ('{"message": ["hi"]}', "invalid_message", "not an array"),
+        ('{"message": {"text": "hi"}}', "invalid_message", "not an object"),
+        ('{"message": ""}', "invalid_message", "Empty"),
+        ('{"message": "   \\n\\t "}', "invalid_message", "Empty"),
+    ],
+)
+async def test_a_bad_frame_is_explained_and_the_socket_keeps_working(frame, code, explanation):
+    async with member_of("lobby") as alice:
+        await alice.send_to(text_data=frame)
+        assert explanation in await assert_error(alice, code)
+        await assert_still_works(alice)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    ["[" * 2000, '{"message": ' + "[" * 2000, '{"message": ' + '{"a": ' * 2000],
+    ids=["nested-arrays", "nested-arrays-in-message", "nested-objects-in-message"],
+)
+async def test_deeply_nested_json_is_refused_and_the_socket_keeps_working(frame):
+    # A few kilobytes of brackets, well under the frame size limit, must not take the socket down.
+    async with member_of("lobby") as alice:
+        await alice.send_to(text_data=frame)
+        await assert_error(alice, "invalid_json")
+        await assert_still_works(alice)
+
+
+async def test_bad_frames_are_answered_to_the_sender_only():
+    async with member_of("lobby") as alice, member_of("lobby") as bob:
+        await alice.send_to(text_data="not json")
+        await assert_error(alice, "invalid_json")
+        assert await bob.receive_nothing()
+
+
+async def test_a_binary_frame_is_refused_and_the_socket_keeps_working():
+    async with member_of("lobby") as alice:
+        await alice.send_to(bytes_data=b'{"message": "hi"}')
+        assert "Binary frames" in await assert_error(alice, "binary_not_supported")
+        await assert_still_works(alice)
+
+
+async def test_a_message_at_the_length_limit_is_sent(settings):
+    settings.CHAT_MESSAGE_MAX_LENGTH = 10
+    async with member_of("lobby") as alice:
+        await say(alice, "x" * 10)
+        assert (await alice.receive_json_from())["message"] == "x" * 10
+
+
+async def test_a_message_over_the_length_limit_is_refused(settings):
+    settings.CHAT_MESSAGE_MAX_LENGTH = 10
+    async with member_of("lobby") as alice, member_of("lobby") as bob:
+        await say(alice, "x" * 11)
+        text = await assert_error(alice, "message_too_long")
+        assert "11 characters" in text
+        assert "limit is 10" in text
+        assert await bob.receive_nothing()
+        await assert_still_works(alice)
+
+
+async def test_the_length_limit_counts_characters_not_json_escapes(settings):
+    settings.CHAT_MESSAGE_MAX_LENGTH = 1000
+    text = "é\n\"" * 333
+    frame = json.dumps({"message": text})  # escaped: about six bytes per character
+    assert len(frame) > 3000
+    async with member_of("lobby") as alice:
+        await alice.send_to(text_data=frame)
+        assert (await alice.receive_json_from())["message"] == text
+
+
+@pytest.mark.parametrize("limit", [10, 2000])
+async def test_a_huge_frame_is_refused_without_being_parsed(settings, limit):
+    settings.CHAT_MESSAGE_MAX_LENGTH = limit
+    async with member_of("lobby") as alice:
+        await alice.send_to(text_data=json.dumps({"message": "x" * (limit * 6 + 1024)}))
+        text = await assert_error(alice, "message_too_long")
+        assert f"limited to {limit} characters" in text
+        await alice.send_to(text_data="y" * 1_000_000)
+        await assert_error(alice, "message_too_long")
+        await assert_still_works(alice)
+
+
+async def test_a_ping_gets_a_pong_naming_the_replica():
+    async with member_of("lobby") as alice, member_of("lobby") as bob:
+        await alice.send_json_to({"type": "ping"})
+        assert await alice.receive_json_from() == {"type": "pong", "replica": REPLICA}
+        assert await bob.receive_nothing()
+
+
+async def test_without_replica_headers_frames_do_not_name_replicas(settings):
+    settings.CHATSCALE_REPLICA_HEADER = False
+    async with member_of("lobby") as alice:
+        await alice.send_json_to({"type": "ping"})
+        assert await alice.receive_json_from() == {"type": "pong"}
+        await say(alice, "who serves me?")
+        frame = await alice.receive_json_from()
+    assert frame["message"] == "who serves me?"
+    assert "from_replica" not in frame
+    assert "to_replica" not in frame
+    assert REPLICA not in json.dumps(frame)
+
+
+async def test_sending_too_fast_is_rate_limited(settings, monkeypatch):
+    settings.CHAT_RATE_LIMIT_BURST = 3
+    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
+    # Time stands still, so no token comes back however slowly the test runs.
+    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+    async with member_of("lobby") as alice, member_of("lobby") as bob:
+        for number in range(5):
+            await say(alice, f"message {number}")
+        to_alice = [await alice.receive_json_from() for _ in range(5)]
+        to_bob = [await bob.receive_json_from() for _ in range(3)]
+        assert await alice.receive_nothing()
+        assert await bob.receive_nothing()
+
+    delivered = [frame["message"] for frame in to_alice if frame["type"] == "chat.message"]
+    refused = [frame for frame in to_alice if frame["type"] == "error"]
+    assert delivered == ["message 0", "message 1", "message 2"]
+    assert [frame["message"] for frame in to_bob] == delivered
+    assert [frame["code"] for frame in refused] == ["rate_limited", "rate_limited"]
+    assert "at most 1 per second" in refused[0]["error"]
+
+
+async def test_the_rate_limit_is_per_connection(settings, monkeypatch):
+    settings.CHAT_RATE_LIMIT_BURST = 1
+    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
+    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+    async with member_of("lobby") as alice, member_of("lobby") as bob:
+        await say(alice, "from alice")
+        await say(alice, "alice again")
+        await say(bob, "from bob")
+        to_alice = [await alice.receive_json_from() for _ in range(3)]
+    # Alice's refusal and the broadcasts travel different ways, so their order may vary.
+    assert sorted(frame.get("message", frame.get("code")) for frame in to_alice) == [
+        "from alice",
+        "from bob",
+        "rate_limited",
+    ]
+
+
+async def test_a_failed_broadcast_is_reported_and_the_socket_stays_open():
+    use_layer(GroupSendFails())
+    async with member_of("lobby") as alice:
+        await say(alice, "into the void")
+        assert "not sent" in await assert_error(alice, "unavailable")
+        await alice.send_json_to({"type": "ping"})
+        assert (await alice.receive_json_from())["type"] == "pong"
+
+
+async def test_a_room_that_cannot_be_joined_is_reported_then_closed():
+    use_layer(GroupAddFails())
+    communicator = communicator_for("lobby")
+    connected, _ = await communicator.connect()
+    assert connected, "the socket is accepted so that the browser can read the reason"
+    assert "temporarily unavailable" in await assert_error(communicator, "unavailable")
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_LAYER_UNAVAILABLE}
+    await communicator.disconnect()
+
+
+async def test_leaving_a_room_removes_the_socket_from_its_group(channel_layer):
+    async with member_of("lobby"), member_of("lobby"):
+        assert sum(len(members) for members in channel_layer.groups.values()) == 2
+    assert not channel_layer.groups
+
+
+async def test_leaving_survives_a_channel_layer_failure():
+    use_layer(GroupDiscardFails())
+    communicator = communicator_for("lobby")
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.disconnect()
+
+
+def test_token_bucket_allows_a_burst_then_refuses():
+    now = [0.0]
+    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_token_bucket_refills_at_its_rate():
+    now = [0.0]
+    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
+    for _ in range(3):
+        bucket.take()
+    now[0] = 0.4
+    assert not bucket.take(), "0.4 s at 2 per second is less than one token"
+    now[0] = 0.5
+    assert bucket.take()
+    assert not bucket.take()
+
+
+def test_token_bucket_never_holds_more_than_its_burst():
+    now = [0.0]
+    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
+    now[0] = 1000.0
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+
+
+def test_token_bucket_counts_refused_attempts_as_nothing():
+    now = [0.0]
+    bucket = TokenBucket(rate=1, burst=1, clock=lambda: now[0])
+    bucket.take()
+    for step in range(1, 10):
+        now[0] = step * 0.1
+        assert not bucket.take()
+    now[0] = 1.0
+    assert bucket.take(), "refused attempts must not push the next token further away"
