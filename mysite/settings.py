@@ -117,11 +117,24 @@ if DAPHNE_WEBSOCKET_TIMEOUT >= CHANNEL_LAYER_GROUP_EXPIRY:
         "outlive their room membership and stop receiving messages."
     )
 
+# channels_redis waits for messages with a blocking pop that returns after 5 s. redis-py 8
+# made socket_timeout default to 5 s, so an idle socket's pop timed out and Daphne closed it
+# with 1011 every 5 s (django/channels_redis#422). The read timeout must exceed the pop's.
+CHANNEL_LAYER_SOCKET_TIMEOUT = env.get_int("CHANNEL_LAYER_SOCKET_TIMEOUT", 15, minimum=6)
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": 5,
+                    "socket_keepalive": True,
+                    "health_check_interval": 30,
+                }
+            ],
             "prefix": env.get_str("CHANNEL_LAYER_PREFIX", "chatscale"),
             # Messages a slow client has not read yet; beyond this, channels_redis drops them.
             "capacity": env.get_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=10),

@@ -29,7 +29,7 @@ VARIED_NAMES = [
     "100%",
     "why?",
     "#general",
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "👩\u200d💻 devs",
     "👍",
     "Ελληνικά",

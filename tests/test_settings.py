@@ -1,0 +1,326 @@
+"""Settings read from the environment: production refuses to start on unsafe or nonsense values.
+
+The settings module runs its checks at import, so each case imports it in a fresh Python
+process with exactly the environment under test.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from mysite import env
+
+PROJECT = Path(__file__).resolve().parent.parent
+STRONG_SECRET_KEY = "q8ZrT1vN4bXk7LmP0sWd3FhJ6gYc9AeRu2oIy5tEw8NzKx1VbM4nQ7pL"
+PRODUCTION = {"DJANGO_SECRET_KEY": STRONG_SECRET_KEY, "DJANGO_ALLOWED_HOSTS": "chat.example.com"}
+
+
+def import_settings(variables, show="None"):
+    """Import mysite.settings with only ``variables`` set; return (exit code, output or error).
+
+    ``show`` is a Python expression over the module ``s``, printed as JSON on success.
+    """
+    code = f"import json, mysite.settings as s; print(json.dumps({show}))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode == 0:
+        return 0, json.loads(result.stdout)
+    return result.returncode, result.stderr
+
+
+def refusal(variables):
+    """The error message of a settings import that must fail."""
+    returncode, stderr = import_settings(variables)
+    assert returncode != 0, f"settings accepted {variables}"
+    last_line = stderr.strip().splitlines()[-1]
+    assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: "), stderr
+    return stderr
+
+
+def test_a_valid_production_environment_starts():
+    returncode, shown = import_settings(PRODUCTION, show="[s.DEBUG, s.ALLOWED_HOSTS, s.SECRET_KEY]")
+    assert returncode == 0, shown
+    assert shown == [False, ["chat.example.com"], STRONG_SECRET_KEY]
+
+
+def test_production_needs_a_secret_key():
+    message = refusal({"DJANGO_ALLOWED_HOSTS": "chat.example.com"})
+    assert "DJANGO_SECRET_KEY is not set" in message
+    assert "secrets.token_urlsafe" in message
+
+
+@pytest.mark.parametrize(
+    "secret_key",
+    [
+        "django-insecure-" + STRONG_SECRET_KEY,
+        "short-but-random-Zx81",
+        "change-me-" + STRONG_SECRET_KEY,
+        STRONG_SECRET_KEY + "-CHANGE-ME",
+        "ab" * 40,
+    ],
+    ids=["django-insecure", "short", "change-me", "change-me-uppercase", "few-distinct-characters"],
+)
+def test_production_refuses_a_weak_secret_key(secret_key):
+    message = refusal({**PRODUCTION, "DJANGO_SECRET_KEY": secret_key})
+    assert "DJANGO_SECRET_KEY looks like a placeholder or is too weak" in message
+    assert secret_key not in message
+
+
+@pytest.mark.parametrize("hosts", [None, "", " , "])
+def test_production_needs_allowed_hosts(hosts):
+    variables = {"DJANGO_SECRET_KEY": STRONG_SECRET_KEY}
+    if hosts is not None:
+        variables["DJANGO_ALLOWED_HOSTS"] = hosts
+    assert "DJANGO_ALLOWED_HOSTS is not set" in refusal(variables)
+
+
+@pytest.mark.parametrize("hosts", ["*", "chat.example.com, *"])
+def test_production_refuses_any_host(hosts):
+    message = refusal({**PRODUCTION, "DJANGO_ALLOWED_HOSTS": hosts})
+    assert "DJANGO_ALLOWED_HOSTS contains '*'" in message
+
+
+def test_development_needs_no_secret_and_allows_localhost():
+    returncode, shown = import_settings({"DJANGO_DEBUG": "true"}, show="[s.DEBUG, s.SECRET_KEY, s.ALLOWED_HOSTS]")
+    assert returncode == 0, shown
+    debug, secret_key, allowed_hosts = shown
+    assert debug is True
+    assert secret_key.startswith("django-insecure")
+    assert allowed_hosts == ["localhost", "127.0.0.1", "[::1]"]
+
+
+def test_an_unclear_debug_value_is_refused_with_the_accepted_words():
+    message = refusal({**PRODUCTION, "DJANGO_DEBUG": "maybe"})
+    assert "DJANGO_DEBUG='maybe' is not a boolean" in message
+    for word in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+        assert word in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("CHAT_MESSAGE_MAX_LENGTH", "abc", "CHAT_MESSAGE_MAX_LENGTH='abc' is not a whole number"),
+        ("CHAT_MESSAGE_MAX_LENGTH", "0", "CHAT_MESSAGE_MAX_LENGTH=0 is too small; the minimum is 1"),
+        ("CHAT_MESSAGE_MAX_LENGTH", "100001", "CHAT_MESSAGE_MAX_LENGTH=100001 is too large; the maximum is 100000"),
+        ("CHAT_RATE_LIMIT_BURST", "1.5", "CHAT_RATE_LIMIT_BURST='1.5' is not a whole number"),
+        ("HEALTH_CHECK_TIMEOUT", "0", "HEALTH_CHECK_TIMEOUT=0 is too small"),
+        ("CHANNEL_LAYER_SOCKET_TIMEOUT", "5", "CHANNEL_LAYER_SOCKET_TIMEOUT=5 is too small; the minimum is 6"),
+        ("DJANGO_LOG_LEVEL", "verbose", "DJANGO_LOG_LEVEL='VERBOSE' is not a log level"),
+        ("CHATSCALE_REPLICA_HEADER", "sometimes", "CHATSCALE_REPLICA_HEADER='sometimes' is not a boolean"),
+    ],
+)
+def test_nonsense_values_are_refused_naming_the_variable(name, value, complaint):
+    assert complaint in refusal({**PRODUCTION, name: value})
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"DAPHNE_WEBSOCKET_TIMEOUT": "86400"},
+        {"DAPHNE_WEBSOCKET_TIMEOUT": "100000"},
+        {"DAPHNE_WEBSOCKET_TIMEOUT": "3600", "CHANNEL_LAYER_GROUP_EXPIRY": "3600"},
+        {"CHANNEL_LAYER_GROUP_EXPIRY": "600"},
+    ],
+)
+def test_sockets_must_close_before_their_room_membership_expires(variables):
+    message = refusal({**PRODUCTION, **variables})
+    assert "DAPHNE_WEBSOCKET_TIMEOUT" in message
+    assert "must be shorter than CHANNEL_LAYER_GROUP_EXPIRY" in message
+
+
+def test_a_socket_timeout_below_the_group_expiry_is_accepted():
+    returncode, shown = import_settings(
+        {**PRODUCTION, "DAPHNE_WEBSOCKET_TIMEOUT": "3599", "CHANNEL_LAYER_GROUP_EXPIRY": "3600"},
+        show="[s.DAPHNE_WEBSOCKET_TIMEOUT, s.CHANNEL_LAYERS['default']['CONFIG']['group_expiry']]",
+    )
+    assert returncode == 0, shown
+    assert shown == [3599, 3600]
+
+
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("mysql://chat:hunter2-secret@db:3306/chat", "hunter2-secret"),
+        ("mysql://chat:p%40ss-secret@db/chat", "p%40ss-secret"),
+        ("postgres://chat:hunter2-secret@db:5432/", "hunter2-secret"),
+    ],
+)
+def test_a_bad_database_url_is_refused_without_showing_its_password(url, password):
+    message = refusal({**PRODUCTION, "DATABASE_URL": url})
+    assert "DATABASE_URL=" in message
+    assert password not in message
+    assert ":***@" in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgres://chat:hunter2#secret@db/chat", "mysql://chat:hunter2/secret@db/chat", "mysql://chat:hunter2?secret@db"],
+)
+def test_a_password_pasted_without_percent_encoding_is_not_shown(url):
+    # Generated passwords often contain '#', '/' or '?'; pasted raw, they still must not be printed.
+    message = refusal({**PRODUCTION, "DATABASE_URL": url})
+    assert "DATABASE_URL=" in message
+    assert "hunter2" not in message
+
+
+@pytest.mark.parametrize("port", ["notaport", "99999"])
+def test_a_database_url_with_a_bad_port_is_refused_naming_the_variable(port):
+    message = refusal({**PRODUCTION, "DATABASE_URL": f"postgres://chat:hunter2-secret@db:{port}/chat"})
+    assert "DATABASE_URL=" in message
+    assert "hunter2-secret" not in message
+
+
+def test_a_postgres_url_becomes_a_database_setting():
+    returncode, database = import_settings(
+        {**PRODUCTION, "DATABASE_URL": "postgres://u:p%40ss@db:5433/chat?sslmode=require"},
+        show="s.DATABASES['default']",
+    )
+    assert returncode == 0, database
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["NAME"] == "chat"
+    assert database["USER"] == "u"
+    assert database["PASSWORD"] == "p@ss"
+    assert database["HOST"] == "db"
+    assert database["PORT"] == "5433"
+    assert database["OPTIONS"] == {"sslmode": "require"}
+
+
+@pytest.mark.parametrize("url", ["http://x", "redis-host:6379", "reddis://127.0.0.1:6379/0"])
+def test_a_url_that_is_not_redis_is_refused(url):
+    message = refusal({**PRODUCTION, "REDIS_URL": url})
+    assert f"REDIS_URL={url!r} is not a Redis URL" in message
+
+
+def test_a_bad_redis_url_is_refused_without_showing_its_password():
+    # Redis URLs carry the password (redis://:password@host); a typo in the scheme must not print it.
+    message = refusal({**PRODUCTION, "REDIS_URL": "reddis://:hunter2-secret@redis:6379/0"})
+    assert "REDIS_URL=" in message
+    assert "hunter2-secret" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://redis:6379/0", "rediss://:secret@redis.example:6380/1", "unix:///run/redis.sock"]
+)
+def test_redis_urls_are_accepted(url):
+    returncode, shown = import_settings({**PRODUCTION, "REDIS_URL": url}, show="s.CHANNEL_LAYERS['default']['CONFIG']")
+    assert returncode == 0, shown
+    assert [host["address"] for host in shown["hosts"]] == [url]
+
+
+def test_the_channel_layer_read_timeout_outlasts_its_blocking_pop():
+    # channels_redis blocks for 5 s waiting for messages; a shorter read timeout drops idle sockets.
+    returncode, hosts = import_settings(PRODUCTION, show="s.CHANNEL_LAYERS['default']['CONFIG']['hosts']")
+    assert returncode == 0, hosts
+    assert all(host["socket_timeout"] > 5 for host in hosts)
+
+
+@pytest.mark.parametrize("word", ["1", "true", "TRUE", " yes ", "On"])
+def test_get_bool_reads_true_words(word):
+    assert env.get_bool("FLAG", False, environ={"FLAG": word}) is True
+
+
+@pytest.mark.parametrize("word", ["0", "false", "False", " no ", "OFF"])
+def test_get_bool_reads_false_words(word):
+    assert env.get_bool("FLAG", True, environ={"FLAG": word}) is False
+
+
+@pytest.mark.parametrize("environ", [{}, {"FLAG": ""}, {"FLAG": "   "}])
+def test_get_bool_falls_back_to_the_default_when_unset_or_blank(environ):
+    assert env.get_bool("FLAG", True, environ=environ) is True
+    assert env.get_bool("FLAG", False, environ=environ) is False
+
+
+@pytest.mark.parametrize("word", ["maybe", "2", "enabled", "truee"])
+def test_get_bool_refuses_other_words(word):
+    with pytest.raises(ImproperlyConfigured, match=f"FLAG='{word}' is not a boolean"):
+        env.get_bool("FLAG", False, environ={"FLAG": word})
+
+
+def test_get_int_reads_whole_numbers():
+    assert env.get_int("COUNT", 5, environ={"COUNT": " 42 "}) == 42
+    assert env.get_int("COUNT", 5, environ={"COUNT": "-3"}) == -3
+    assert env.get_int("COUNT", 5, environ={}) == 5
+    assert env.get_int("COUNT", 5, environ={"COUNT": ""}) == 5
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "1e3", "ten"])
+def test_get_int_refuses_what_is_not_a_whole_number(value):
+    with pytest.raises(ImproperlyConfigured, match="is not a whole number"):
+        env.get_int("COUNT", 5, environ={"COUNT": value})
+
+
+def test_get_int_enforces_its_bounds_inclusively():
+    assert env.get_int("COUNT", 5, minimum=1, maximum=10, environ={"COUNT": "1"}) == 1
+    assert env.get_int("COUNT", 5, minimum=1, maximum=10, environ={"COUNT": "10"}) == 10
+    with pytest.raises(ImproperlyConfigured, match="COUNT=0 is too small; the minimum is 1"):
+        env.get_int("COUNT", 5, minimum=1, maximum=10, environ={"COUNT": "0"})
+    with pytest.raises(ImproperlyConfigured, match="COUNT=11 is too large; the maximum is 10"):
+        env.get_int("COUNT", 5, minimum=1, maximum=10, environ={"COUNT": "11"})
+
+
+def test_get_list_splits_on_commas_and_drops_blanks():
+    assert env.get_list("HOSTS", environ={"HOSTS": " a.example, b.example,,c.example , "}) == [
+        "a.example",
+        "b.example",
+        "c.example",
+    ]
+
+
+def test_get_list_returns_a_fresh_copy_of_the_default():
+    default = ("localhost",)
+    first = env.get_list("HOSTS", default, environ={})
+    first.append("changed")
+    assert env.get_list("HOSTS", default, environ={}) == ["localhost"]
+    assert env.get_list("HOSTS", environ={"HOSTS": " , "}) == []
+
+
+def test_get_str_strips_and_treats_blank_as_unset():
+    assert env.get_str("NAME", "fallback", environ={"NAME": "  value  "}) == "value"
+    assert env.get_str("NAME", "fallback", environ={"NAME": "   "}) == "fallback"
+    assert env.get_str("NAME", environ={}) is None
+
+
+def test_env_functions_read_the_process_environment_by_default(monkeypatch):
+    monkeypatch.setenv("CHATSCALE_TEST_FLAG", "yes")
+    assert env.get_bool("CHATSCALE_TEST_FLAG", False) is True
+
+
+def test_a_relative_sqlite_url_lives_in_the_project(tmp_path):
+    database = env.parse_database_url("DATABASE_URL", "sqlite:///db.sqlite3", tmp_path)
+    assert database["ENGINE"] == "django.db.backends.sqlite3"
+    assert database["NAME"] == str(tmp_path / "db.sqlite3")
+
+
+def test_an_absolute_sqlite_url_is_used_as_is(tmp_path):
+    database = env.parse_database_url("DATABASE_URL", "sqlite:////var/lib/chat/db.sqlite3", tmp_path)
+    assert database["NAME"] == "/var/lib/chat/db.sqlite3"
+
+
+def test_a_sqlite_url_without_a_file_is_refused(tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="names no file"):
+        env.parse_database_url("DATABASE_URL", "sqlite://", tmp_path)
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_a_postgres_url_defaults_its_port(tmp_path, scheme):
+    database = env.parse_database_url("DATABASE_URL", f"{scheme}://chat@db/chat", tmp_path)
+    assert database["PORT"] == "5432"
+    assert database["USER"] == "chat"
+    assert database["PASSWORD"] == ""
+
+
+def test_a_postgres_url_needs_a_host(tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="needs a host and a database name") as caught:
+        env.parse_database_url("DATABASE_URL", "postgres://chat:hunter2-secret@/chat", tmp_path)
+    assert "hunter2-secret" not in str(caught.value)
