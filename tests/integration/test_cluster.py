@@ -142,6 +142,19 @@ def test_bad_frames_get_errors_and_the_socket_keeps_working(cluster):
         close_all([sender, other])
 
 
+def test_oversized_frame_closes_only_that_socket(cluster):
+    giant, other = clients_on_distinct_replicas(cluster.ws_url, "giant", 2)
+    try:
+        giant.send_raw(text='{"message": "' + "g" * (2 * 1024 * 1024) + '"}')
+        # Daphne's 1 MiB limit (--websocket-max-message-size) drops the connection outright.
+        assert giant.closed.wait(10), "a 2 MiB frame did not close the socket"
+        text = unique("after-giant")
+        other.send(text)
+        other.wait_for_message(text)
+    finally:
+        close_all([giant, other])
+
+
 def test_flood_is_limited_and_others_keep_chatting(cluster):
     flooder, bystander = clients_on_distinct_replicas(cluster.ws_url, "flood", 2)
     try:
