@@ -113,6 +113,7 @@ def test_two_tabs_on_two_replicas_chat(cluster, browser):
     send_from_tab(browser, text)
     browser.switch_to.window(second_tab)
     wait(browser, lambda d: text in log_text(d), message="the message never reached the other tab")
+    assert browser.find_element(By.ID, "connection-replica").text == f"via {second_replica}"
     # Shown as text, never interpreted: no element was created from the message.
     assert browser.find_elements(By.CSS_SELECTOR, "#chat-log img, body > img") == []
     browser.save_screenshot(str(cluster.run_dir.parent / "two-tabs.png"))

@@ -8,6 +8,7 @@
     const submit = document.querySelector("#chat-message-submit");
     const status = document.querySelector("#connection-status");
     const errorBox = document.querySelector("#chat-error");
+    const replicaLabel = document.querySelector("#connection-replica");
 
     const BACKOFF_BASE_MS = 500;
     const BACKOFF_MAX_MS = 15000;
@@ -33,6 +34,7 @@
         status.textContent = text;
         document.body.dataset.connection = state;
         submit.disabled = state !== "open";
+        if (state !== "open") replicaLabel.hidden = true;
     }
 
     function showError(text) {
@@ -85,7 +87,12 @@
             }
             if (frame.type === "pong") {
                 clearTimeout(pongDeadline);
-                if (frame.replica) document.body.dataset.replica = frame.replica;
+                if (frame.replica) {
+                    // Which server replica this tab reached (absent when the server hides it).
+                    document.body.dataset.replica = frame.replica;
+                    replicaLabel.textContent = `via ${frame.replica}`;
+                    replicaLabel.hidden = false;
+                }
             } else if (frame.type === "error") {
                 showError(frame.error);
                 if (NOT_SENT.has(frame.code) && input.value === "") input.value = lastSent;
