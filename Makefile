@@ -69,3 +69,10 @@ format: install ## Apply ruff's fixes and formatting
 .PHONY: clean
 clean: ## Remove the virtualenv and the local cluster's state (.run/: database, logs, secret)
 	rm -rf $(VENV) .run public
+
+URL      ?= http://127.0.0.1:$(PORT)
+MESSAGES ?= 300
+
+.PHONY: bench-latency
+bench-latency: install ## Print cross-replica delivery latency percentiles against a running cluster (URL=..., MESSAGES=...)
+	$(BIN)/python -m tests.benchmarks.cross_replica_latency --url $(URL) --messages $(MESSAGES)
