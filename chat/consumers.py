@@ -20,7 +20,11 @@ logger = logging.getLogger(__name__)
 
 # Close codes in the 4000-4999 range are ours to define (RFC 6455, section 7.4.2).
 CLOSE_INVALID_ROOM = 4400
+CLOSE_UNKNOWN_PATH = 4404
 CLOSE_LAYER_UNAVAILABLE = 4503
+CLOSE_POLICY_VIOLATION = 1008
+# Frames over the rate limit, back to back, before the socket is closed as a flood.
+MAX_REFUSED_IN_A_ROW = 500
 
 
 def json_type_name(value):
@@ -79,6 +83,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.group_name = group_name
         self.rate_limit = TokenBucket(settings.CHAT_RATE_LIMIT_PER_SECOND, settings.CHAT_RATE_LIMIT_BURST)
+        self.ping_limit = TokenBucket(1, 5)
+        self.refused_in_a_row = 0
+        self.last_limit_notice = float("-inf")
         await self.accept()
 
     async def disconnect(self, code):
@@ -94,21 +101,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Check one client frame and broadcast its message to the room."""
         if self.group_name is None:
             return
-        if text_data is None:
-            await self.send_error(
-                "binary_not_supported", 'Binary frames are not supported; send JSON text such as {"message": "hi"}.'
-            )
+        payload, problem = self.decode_frame(text_data)
+        # Every frame counts against a limit, malformed ones included, so that no kind of
+        # frame lets one client keep a replica busy. Heartbeats have a bucket of their own so
+        # that a burst of chat never starves them (the page would think the socket is dead).
+        is_ping = payload is not None and payload.get("type") == "ping"
+        if not (self.ping_limit if is_ping else self.rate_limit).take():
+            await self.refuse_over_limit()
             return
-        payload = await self.parse_frame(text_data)
-        if payload is None:
+        self.refused_in_a_row = 0
+        if problem is not None:
+            await self.send_error(*problem)
             return
-        if not self.rate_limit.take():
-            await self.send_error(
-                "rate_limited",
-                f"Too many messages: at most {settings.CHAT_RATE_LIMIT_PER_SECOND} per second. This one was not sent.",
-            )
-            return
-        if payload.get("type") == "ping":
+        if is_ping:
             # Application-level heartbeat: browsers cannot see WebSocket pings, so the page
             # sends these to notice a dead connection, and learns which replica it reached.
             pong = {"type": "pong"}
@@ -136,24 +141,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "unavailable", "The chat service is temporarily unavailable; your message was not sent."
             )
 
-    async def parse_frame(self, text_data):
-        """Return a client frame as a dict, or send an error frame and return None."""
+    async def refuse_over_limit(self):
+        """Drop a frame over the rate limit: say so at most once a second, close a relentless flood."""
+        self.refused_in_a_row += 1
+        if self.refused_in_a_row > MAX_REFUSED_IN_A_ROW:
+            await self.send_error("rate_limited", "Far too many messages; closing this connection. Slow down.")
+            await self.close(code=CLOSE_POLICY_VIOLATION)
+            return
+        now = time.monotonic()
+        if now - self.last_limit_notice >= 1:
+            self.last_limit_notice = now
+            await self.send_error(
+                "rate_limited",
+                f"Too many messages: at most {settings.CHAT_RATE_LIMIT_PER_SECOND} per second. "
+                "Messages over the limit are not sent.",
+            )
+
+    def decode_frame(self, text_data):
+        """Return (payload dict, None), or (None, (error code, text)) for a frame we cannot use."""
+        if text_data is None:
+            return None, (
+                "binary_not_supported",
+                'Binary frames are not supported; send JSON text such as {"message": "hi"}.',
+            )
         limit = settings.CHAT_MESSAGE_MAX_LENGTH
         # JSON escaping can grow text up to six-fold (\uXXXX); anything bigger is not worth parsing.
         if len(text_data) > limit * 6 + 1024:
-            await self.send_error(
-                "message_too_long", f"That frame is too large; messages are limited to {limit} characters."
-            )
-            return None
+            return None, ("message_too_long", f"That frame is too large; messages are limited to {limit} characters.")
         try:
             payload = json.loads(text_data)
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested thousands deep
-            await self.send_error("invalid_json", 'Frames must be JSON, such as {"message": "hi"}.')
-            return None
+            return None, ("invalid_json", 'Frames must be JSON, such as {"message": "hi"}.')
         if not isinstance(payload, dict):
-            await self.send_error("invalid_message", 'Frames must be a JSON object, such as {"message": "hi"}.')
-            return None
-        return payload
+            return None, ("invalid_message", 'Frames must be a JSON object, such as {"message": "hi"}.')
+        return payload, None
 
     async def check_message(self, payload):
         """Return the text of a chat frame, or send an error frame and return None."""
@@ -194,3 +215,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_error(self, code, text):
         """Tell this client, and only this client, what was wrong with its input."""
         await self.send(text_data=json.dumps({"type": "error", "code": code, "error": text}))
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """Answers sockets opened on any path other than /ws/chat/<room>/ with a reason, then closes."""
+
+    async def connect(self):
+        """Accept only to explain: a refused handshake would carry no reason."""
+        await self.accept()
+        await self.send(
+            text_data=json.dumps(
+                {"type": "error", "code": "unknown_path", "error": "Chat sockets live at /ws/chat/<room name>/."}
+            )
+        )
+        await self.close(code=CLOSE_UNKNOWN_PATH)

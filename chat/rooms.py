@@ -37,13 +37,17 @@ def normalize_room_name(raw):
         # Browsers resolve /chat/../ to a different page, so these names can never be visited.
         raise InvalidRoomName("'.' and '..' cannot be room names; add another character.")
     for character in name:
-        # Cc/Cs/Co/Cn: control, surrogate, private-use and unassigned code points. Format
-        # characters (Cf, such as the zero-width joiner in emoji) are allowed.
-        if unicodedata.category(character) in ("Cc", "Cs", "Co", "Cn"):
+        # Cc/Cs/Co: control, surrogate and private-use code points. Unassigned ones (Cn) are
+        # allowed: they are tomorrow's emoji, which a newer browser already sends while this
+        # Python's Unicode tables do not know them yet. Format characters (Cf, such as the
+        # zero-width joiner inside emoji) are allowed too.
+        if unicodedata.category(character) in ("Cc", "Cs", "Co"):
             raise InvalidRoomName(
                 f"The room name contains an invisible or control character (U+{ord(character):04X}); "
                 "remove it and try again."
             )
+    if all(unicodedata.category(character) in ("Cf", "Zs", "Zl", "Zp") for character in name):
+        raise InvalidRoomName("The room name is made only of invisible characters; type something visible.")
     return name
 
 

@@ -2,11 +2,7 @@
 # Start one Daphne replica (WebSockets and health checks only) in the foreground.
 # Every flag comes from the environment; the README lists the variables.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
-# Django and Daphne must agree on the replica's name, so settle it here once.
-: "${CHATSCALE_REPLICA_NAME:=$(python -c 'import socket; print(socket.gethostname())')}"
-export CHATSCALE_REPLICA_NAME
+source "$(dirname "$0")/common.sh"
 
 # nginx turns this Server header into X-Replica on the handshake (see nginx/http.conf).
 case "$(echo "${CHATSCALE_REPLICA_HEADER:-true}" | tr '[:upper:]' '[:lower:]')" in

@@ -68,7 +68,7 @@ def get_list(name, default=(), environ=None):
 
 
 def parse_redis_url(name, value):
-    """Check that ``value`` is a redis:// or rediss:// URL and return it unchanged."""
+    """Check that ``value`` is a redis://, rediss:// or unix:// URL and return it unchanged."""
     parts = urlsplit(value)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
         raise ImproperlyConfigured(
@@ -113,6 +113,8 @@ def parse_database_url(name, value, base_dir):
                 "and percent-encode special characters in the password (e.g. # as %23)."
             ) from None
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        # Without it an unreachable host hangs a request (and the readiness probe) for minutes.
+        options.setdefault("connect_timeout", "5")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": database,

@@ -189,7 +189,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [" + CHATSCALE_REPLICA_NAME + "] %(message)s"}
+        # %% keeps a "%" in a replica name from being read as a format field.
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s ["
+            + CHATSCALE_REPLICA_NAME.replace("%", "%%")
+            + "] %(message)s"
+        }
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -10,7 +10,6 @@ import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,12 +21,6 @@ from pathlib import Path
 import websocket
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pid_alive(pid):
@@ -46,16 +39,13 @@ def pid_alive(pid):
 class RunningCluster:
     """A native cluster started through deploy/cluster.py, stopped with SIGINT like Ctrl-C."""
 
-    def __init__(self, run_dir, replicas=3, keep_going=True):
+    def __init__(self, run_dir, replicas=3, keep_going=True, env=None):
         self.run_dir = Path(run_dir)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}"
         command = [
             sys.executable,
             str(ROOT / "deploy" / "cluster.py"),
             "--port",
-            str(self.port),
+            "0",  # the supervisor picks a free port and records it in cluster.json
             "--replicas",
             str(replicas),
             "--run-dir",
@@ -65,8 +55,12 @@ class RunningCluster:
             command.append("--keep-going")
         self.output_path = self.run_dir.parent / f"{self.run_dir.name}-supervisor.log"
         self.output = open(self.output_path, "w")  # noqa: SIM115 (open for the cluster's lifetime; closed in stop())
-        self.supervisor = subprocess.Popen(command, cwd=ROOT, stdout=self.output, stderr=subprocess.STDOUT)
+        self.supervisor = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self.output, stderr=subprocess.STDOUT
+        )
         self.state = self._wait_for_state(timeout=120)
+        self.url = self.state["url"]
+        self.ws_url = self.url.replace("http://", "ws://")
 
     def _wait_for_state(self, timeout):
         state_file = self.run_dir / "cluster.json"
@@ -132,12 +126,13 @@ class ChatClient:
     counts them, and queues every text frame as decoded JSON.
     """
 
-    def __init__(self, ws_base, room_name, timeout=10):
+    def __init__(self, ws_base, room_name, timeout=10, headers=None):
         self.room_name = room_name
         self.socket = websocket.create_connection(
             ws_base + room_path(room_name),
             timeout=timeout,
             origin=ws_base.replace("ws://", "http://"),
+            header=headers or [],
         )
         self.replica = self.socket.getheaders().get("x-replica")
         self.frames = queue.Queue()
@@ -155,7 +150,10 @@ class ChatClient:
                 if opcode == websocket.ABNF.OPCODE_PING:
                     self.pings += 1
                 elif opcode == websocket.ABNF.OPCODE_TEXT:
-                    self.frames.put(json.loads(frame.data.decode()))
+                    decoded = json.loads(frame.data.decode())
+                    # Stamped on arrival, so latency figures do not depend on when a test reads.
+                    decoded["_received_at"] = time.perf_counter()
+                    self.frames.put(decoded)
                 elif opcode == websocket.ABNF.OPCODE_CLOSE:
                     if len(frame.data) >= 2:
                         self.close_code = int.from_bytes(frame.data[:2], "big")

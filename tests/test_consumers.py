@@ -16,7 +16,8 @@ from chat.consumers import CLOSE_INVALID_ROOM, CLOSE_LAYER_UNAVAILABLE, TokenBuc
 from mysite.asgi import application
 
 REPLICA = "unit-test-replica"
-ALLOWED_ORIGIN = [(b"origin", b"http://testserver")]
+# A browser on http://testserver/ sends both: the page's origin and the host it connects to.
+ALLOWED_ORIGIN = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 
 
 class LayerDown(ConnectionError):
@@ -192,7 +193,7 @@ async def test_an_encoded_slash_reaches_the_room_with_the_slash():
     ],
 )
 async def test_an_invalid_room_is_explained_then_closed(room, reason):
-    communicator = WebsocketCommunicator(application, "/ws/chat/" + room + "/", headers=ALLOWED_ORIGIN)
+    communicator = WebsocketCommunicator(application, "/ws/chat/" + room + "/", headers=list(ALLOWED_ORIGIN))
     connected, _ = await communicator.connect()
     assert connected, "the socket is accepted so that the browser can read the reason"
     text = await assert_error(communicator, "invalid_room")
@@ -209,26 +210,64 @@ async def test_an_invalid_room_is_explained_then_closed(room, reason):
         b"https://evil.example",
         b"http://testserver.evil.example",
         b"http://eviltestserver",
+        b"http://testserver:8080",  # another program on the same host name
         b"null",
     ],
 )
 async def test_a_page_on_another_site_cannot_open_a_socket(origin):
-    communicator = communicator_for("lobby", headers=[(b"origin", origin)])
+    communicator = communicator_for("lobby", headers=[(b"origin", origin), (b"host", b"testserver")])
     connected, _ = await communicator.connect()
     assert not connected
     await communicator.disconnect()
 
 
-async def test_a_socket_without_an_origin_is_refused():
-    communicator = communicator_for("lobby", headers=[])
+@pytest.mark.parametrize(
+    "headers",
+    [[], [(b"host", b"testserver")], [(b"origin", b"http://testserver")]],
+    ids=["nothing", "no origin", "no host"],
+)
+async def test_a_socket_without_origin_and_host_is_refused(headers):
+    communicator = communicator_for("lobby", headers=headers)
     connected, _ = await communicator.connect()
     assert not connected
     await communicator.disconnect()
 
 
-@pytest.mark.parametrize("origin", [b"http://testserver", b"https://localhost:8443", b"http://127.0.0.1:8000"])
-async def test_a_page_from_an_allowed_host_can_open_a_socket(origin):
-    communicator = communicator_for("lobby", headers=[(b"origin", origin)])
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (b"http://testserver", b"testserver"),
+        (b"https://localhost:8443", b"localhost:8443"),
+        (b"http://127.0.0.1:8000", b"127.0.0.1:8000"),
+        (b"HTTP://TestServer", b"testserver"),
+    ],
+)
+async def test_a_page_of_this_site_can_open_a_socket(origin, host):
+    communicator = communicator_for("lobby", headers=[(b"origin", origin), (b"host", host)])
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (b"http://127.0.0.1:1", b"127.0.0.1:8000"),  # same host name, another port
+        (b"http://evil.example", b"evil.example"),  # matching, but not an allowed host
+    ],
+)
+async def test_origin_must_be_this_exact_allowed_site(origin, host):
+    communicator = communicator_for("lobby", headers=[(b"origin", origin), (b"host", host)])
+    connected, _ = await communicator.connect()
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_a_trusted_origin_may_open_a_socket(settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://chat.example.com"]
+    communicator = communicator_for(
+        "lobby", headers=[(b"origin", b"https://chat.example.com"), (b"host", b"testserver")]
+    )
     connected, _ = await communicator.connect()
     assert connected
     await communicator.disconnect()
@@ -379,7 +418,7 @@ async def test_sending_too_fast_is_rate_limited(settings, monkeypatch):
     async with member_of("lobby") as alice, member_of("lobby") as bob:
         for number in range(5):
             await say(alice, f"message {number}")
-        to_alice = [await alice.receive_json_from() for _ in range(5)]
+        to_alice = [await alice.receive_json_from() for _ in range(4)]
         to_bob = [await bob.receive_json_from() for _ in range(3)]
         assert await alice.receive_nothing()
         assert await bob.receive_nothing()
@@ -388,8 +427,50 @@ async def test_sending_too_fast_is_rate_limited(settings, monkeypatch):
     refused = [frame for frame in to_alice if frame["type"] == "error"]
     assert delivered == ["message 0", "message 1", "message 2"]
     assert [frame["message"] for frame in to_bob] == delivered
-    assert [frame["code"] for frame in refused] == ["rate_limited", "rate_limited"]
+    # One notice for the two refused messages: a flood never gets a flood of errors back.
+    assert [frame["code"] for frame in refused] == ["rate_limited"]
     assert "at most 1 per second" in refused[0]["error"]
+
+
+async def test_malformed_frames_count_against_the_rate_limit(settings, monkeypatch):
+    settings.CHAT_RATE_LIMIT_BURST = 2
+    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
+    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+    async with member_of("lobby") as alice:
+        for _ in range(10):
+            await alice.send_to(text_data="not json")
+        codes = [(await alice.receive_json_from())["code"] for _ in range(3)]
+        assert await alice.receive_nothing()
+    assert codes == ["invalid_json", "invalid_json", "rate_limited"]
+
+
+async def test_heartbeats_are_answered_while_chat_is_rate_limited(settings, monkeypatch):
+    settings.CHAT_RATE_LIMIT_BURST = 1
+    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
+    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+    async with member_of("lobby") as alice:
+        await say(alice, "one")
+        await say(alice, "two, refused")
+        assert (await alice.receive_json_from())["message"] == "one"
+        assert (await alice.receive_json_from())["code"] == "rate_limited"
+        await alice.send_json_to({"type": "ping"})
+        assert (await alice.receive_json_from())["type"] == "pong"
+
+
+async def test_a_relentless_flood_is_disconnected(settings, monkeypatch):
+    settings.CHAT_RATE_LIMIT_BURST = 1
+    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
+    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+    monkeypatch.setattr(consumers, "MAX_REFUSED_IN_A_ROW", 5)
+    async with member_of("lobby") as alice:
+        for number in range(7):
+            await say(alice, f"flood {number}")
+        frames = [await alice.receive_output() for _ in range(4)]
+    texts = [json.loads(frame["text"]) for frame in frames[:3]]
+    assert texts[0]["message"] == "flood 0"
+    assert [text["code"] for text in texts[1:]] == ["rate_limited", "rate_limited"]
+    assert "closing" in texts[2]["error"]
+    assert frames[3] == {"type": "websocket.close", "code": consumers.CLOSE_POLICY_VIOLATION}
 
 
 async def test_the_rate_limit_is_per_connection(settings, monkeypatch):

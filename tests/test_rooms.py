@@ -202,3 +202,15 @@ def test_every_unicode_letter_block_sample_gives_a_valid_group():
         assert valid_for_channels(group)
         checked += 1
     assert checked > 100
+
+
+def test_emoji_newer_than_this_python_are_accepted():
+    # U+1FAE8 (shaking face, Unicode 15) is unassigned in Python 3.11's tables, yet
+    # browsers send it; refusing it would call an emoji a "control character".
+    assert normalize_room_name("\U0001fae8 party") == "\U0001fae8 party"
+
+
+@pytest.mark.parametrize("name", ["\u200b", "\u200b\u200d", "\u2060 \u200b"])
+def test_names_made_only_of_invisible_characters_are_refused(name):
+    with pytest.raises(InvalidRoomName, match="only of invisible characters"):
+        normalize_room_name(name)

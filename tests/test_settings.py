@@ -193,7 +193,7 @@ def test_a_postgres_url_becomes_a_database_setting():
     assert database["PASSWORD"] == "p@ss"
     assert database["HOST"] == "db"
     assert database["PORT"] == "5433"
-    assert database["OPTIONS"] == {"sslmode": "require"}
+    assert database["OPTIONS"] == {"sslmode": "require", "connect_timeout": "5"}
 
 
 @pytest.mark.parametrize("url", ["http://x", "redis-host:6379", "reddis://127.0.0.1:6379/0"])

@@ -42,9 +42,9 @@ def main(argv=None):
             sent = time.perf_counter()
             sender.send(text)
             for receiver in clients:
-                receiver.wait_for_message(text, timeout=10)
+                frame = receiver.wait_for_message(text, timeout=10)
                 if receiver is not sender:
-                    latencies.append((time.perf_counter() - sent) * 1000)
+                    latencies.append((frame["_received_at"] - sent) * 1000)
             # Stay under the per-socket rate limit (10/s by default) of each sender.
             time.sleep(max(0.0, 0.11 / len(clients) - (time.perf_counter() - sent)))
     finally:

@@ -6,10 +6,12 @@ import statistics
 import time
 import urllib.parse
 import uuid
+from pathlib import Path
 
 import pytest
+import websocket
 
-from tests.cluster import ChatClient, clients_on_distinct_replicas, http_get, pid_alive
+from tests.cluster import ChatClient, RunningCluster, clients_on_distinct_replicas, http_get, pid_alive
 
 ODD_ROOM_NAMES = [
     "lobby",
@@ -60,16 +62,17 @@ def test_message_crosses_every_replica(cluster):
         latencies = []
         for sender in clients:
             text = unique(f"from-{sender.replica}")
-            sent = time.time()
+            sent = time.perf_counter()
             sender.send(text)
             for receiver in clients:
                 frame = receiver.wait_for_message(text)
-                latencies.append((time.time() - sent) * 1000)
                 assert frame["from_replica"] == sender.replica
                 assert frame["to_replica"] == receiver.replica
+                if receiver is not sender:
+                    latencies.append((frame["_received_at"] - sent) * 1000)
         print(
-            f"\ndelivery latency over {len(latencies)} deliveries: median {statistics.median(latencies):.1f} ms, "
-            f"max {max(latencies):.1f} ms"
+            f"\ncross-replica delivery over {len(latencies)} deliveries: "
+            f"median {statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms"
         )
     finally:
         close_all(clients)
@@ -225,14 +228,60 @@ def test_killed_replica_leaves_the_room_working(own_cluster):
 
 
 def test_cluster_stops_everything_when_a_process_dies(tmp_path):
-    from tests.cluster import RunningCluster
-
     cluster = RunningCluster(tmp_path / "cluster", replicas=2, keep_going=False)
-    os.kill(cluster.process("redis")["pid"], signal.SIGKILL)
-    status = cluster.supervisor.wait(timeout=60)
-    cluster.output.close()
+    try:
+        os.kill(cluster.process("redis")["pid"], signal.SIGKILL)
+        status = cluster.supervisor.wait(timeout=60)
+    finally:
+        cluster.stop()
     assert status == 1
     output = cluster.log()
     assert "redis (pid" in output and "killed by signal SIGKILL" in output
     assert "stopping the cluster because one of its processes died" in output
     assert not [pid for pid in cluster.pids if pid_alive(pid)]
+
+
+def test_a_foreign_origin_is_refused_at_the_handshake(cluster):
+    port = urllib.parse.urlsplit(cluster.url).port
+    for origin in ("http://evil.example", f"http://127.0.0.1:{port + 1}"):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(cluster.ws_url + "/ws/chat/lobby/", origin=origin, timeout=5)
+        assert refused.value.status_code == 403, origin
+
+
+def test_clients_cannot_pose_as_another_address(cluster):
+    client = ChatClient(cluster.ws_url, "spoof", headers=["X-Forwarded-For: 6.6.6.6"])
+    client.close()
+    logs = "".join(Path(p["log"]).read_text() for p in cluster.state["processes"] if p["role"] == "daphne")
+    assert "/ws/chat/spoof/" in logs
+    assert "6.6.6.6" not in logs
+
+
+def test_plain_http_on_the_socket_path_carries_one_replica_header(cluster):
+    status, headers, _ = http_get(cluster.url + "/ws/chat/lobby/")
+    assert status == 404
+    assert len(headers.get_all("X-Replica")) == 1
+
+
+def test_replica_names_can_be_hidden(tmp_path):
+    cluster = RunningCluster(tmp_path / "cluster", replicas=2, env={"CHATSCALE_REPLICA_HEADER": "false"})
+    try:
+        status, headers, _ = http_get(cluster.url + "/chat/")
+        assert status == 200 and "X-Replica" not in headers
+        first, second = ChatClient(cluster.ws_url, "hidden"), ChatClient(cluster.ws_url, "hidden")
+        try:
+            assert first.replica is None and second.replica is None
+            first.send("no names")
+            frame = second.wait_for_message("no names")
+            assert "from_replica" not in frame and "to_replica" not in frame
+        finally:
+            close_all([first, second])
+    finally:
+        assert cluster.stop() == 0
+
+
+def test_handshake_floods_from_one_address_are_limited(own_cluster):
+    statuses = [http_get(own_cluster.url + "/ws/chat/lobby/")[0] for _ in range(300)]
+    # nginx lets bursts of 200 through, then 20 per second per address.
+    assert statuses.count(429) > 50, statuses
+    assert http_get(own_cluster.url + "/chat/")[0] == 200, "pages are not limited"

@@ -10,7 +10,8 @@
         const length = [...name].length; // code points, as the server counts them
         if (length > maxLength) return `That room name is ${length} characters long; the limit is ${maxLength}. Choose a shorter name.`;
         if (name === "." || name === "..") return "'.' and '..' cannot be room names; add another character.";
-        if (/[\p{Cc}\p{Cs}\p{Co}\p{Cn}]/u.test(name)) return "The room name contains an invisible or control character; remove it and try again.";
+        if (/[\p{Cc}\p{Cs}\p{Co}]/u.test(name)) return "The room name contains an invisible or control character; remove it and try again.";
+        if (/^[\p{Cf}\p{Z}]+$/u.test(name)) return "The room name is made only of invisible characters; type something visible.";
         return null;
     }
 

@@ -15,14 +15,13 @@
     const HEARTBEAT_EVERY_MS = 25000;
     const HEARTBEAT_TIMEOUT_MS = 10000;
     const CLOSE_INVALID_ROOM = 4400;
+    const CLOSE_UNKNOWN_PATH = 4404;
     // Errors that mean "this message was not sent": put the text back so nothing is lost.
     const NOT_SENT = new Set(["rate_limited", "unavailable", "message_too_long"]);
 
     let socket = null;
     let attempts = 0;
-    let heartbeat = null;
-    let pongDeadline = null;
-    let lastSent = "";
+    let pendingText = ""; // the last message sent and not yet seen coming back
 
     function socketUrl() {
         const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -53,30 +52,42 @@
         return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     }
 
-    function stopHeartbeat() {
-        clearInterval(heartbeat);
-        clearTimeout(pongDeadline);
-        heartbeat = pongDeadline = null;
-    }
-
-    function ping(ws) {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        ws.send(JSON.stringify({ type: "ping" }));
-        clearTimeout(pongDeadline);
-        // No pong in time: the connection is dead even if the browser has not noticed.
-        pongDeadline = setTimeout(() => ws.close(), HEARTBEAT_TIMEOUT_MS);
-    }
-
     function connect() {
         setStatus(attempts === 0 ? "connecting" : "reconnecting", attempts === 0 ? "Connecting…" : "Reconnecting…");
         const ws = new WebSocket(socketUrl());
         socket = ws;
+        let heartbeat = null;
+        let pongDeadline = null;
+
+        function stopHeartbeat() {
+            clearInterval(heartbeat);
+            clearTimeout(pongDeadline);
+        }
+
+        function abandon() {
+            // No pong in time: give up on this socket now. A dead network path can take a
+            // browser minutes to report as closed.
+            stopHeartbeat();
+            ws.onopen = ws.onmessage = ws.onclose = null;
+            if (socket === ws) {
+                socket = null;
+                scheduleReconnect();
+            }
+            ws.close();
+        }
+
+        function ping() {
+            if (ws.readyState !== WebSocket.OPEN) return;
+            ws.send(JSON.stringify({ type: "ping" }));
+            clearTimeout(pongDeadline);
+            pongDeadline = setTimeout(abandon, HEARTBEAT_TIMEOUT_MS);
+        }
+
         ws.onopen = () => {
-            attempts = 0;
             setStatus("open", "Connected");
             showError("");
-            ping(ws);
-            heartbeat = setInterval(() => ping(ws), HEARTBEAT_EVERY_MS);
+            ping();
+            heartbeat = setInterval(ping, HEARTBEAT_EVERY_MS);
         };
         ws.onmessage = (event) => {
             let frame;
@@ -87,6 +98,10 @@
             }
             if (frame.type === "pong") {
                 clearTimeout(pongDeadline);
+                // Only a pong proves that the server really serves us, so the backoff resets
+                // here rather than on open: a server that accepts and then closes at once
+                // (its Redis is down) keeps being retried ever more slowly.
+                attempts = 0;
                 if (frame.replica) {
                     // Which server replica this tab reached (absent when the server hides it).
                     document.body.dataset.replica = frame.replica;
@@ -95,8 +110,12 @@
                 }
             } else if (frame.type === "error") {
                 showError(frame.error);
-                if (NOT_SENT.has(frame.code) && input.value === "") input.value = lastSent;
+                if (NOT_SENT.has(frame.code) && pendingText && input.value === "") {
+                    input.value = pendingText;
+                    pendingText = "";
+                }
             } else if (typeof frame.message === "string") {
+                if (frame.message === pendingText) pendingText = "";
                 append(`${timeOf(frame.sent_at)}  ${frame.message}`);
             }
         };
@@ -104,7 +123,7 @@
             stopHeartbeat();
             if (socket !== ws) return;
             socket = null;
-            if (event.code === CLOSE_INVALID_ROOM) {
+            if (event.code === CLOSE_INVALID_ROOM || event.code === CLOSE_UNKNOWN_PATH) {
                 setStatus("closed", "Cannot join this room");
                 return;
             }
@@ -131,7 +150,7 @@
             return;
         }
         socket.send(JSON.stringify({ message: text }));
-        lastSent = text;
+        pendingText = text;
         input.value = "";
         showError("");
         input.focus();
