@@ -1,5 +1,6 @@
 """WebSocket routing: every path gets an answer, never a server error."""
 
+import pytest
 from channels.testing import HttpCommunicator, WebsocketCommunicator
 
 from chat.consumers import CLOSE_INVALID_ROOM, CLOSE_UNKNOWN_PATH
@@ -8,23 +9,21 @@ from mysite.asgi import application
 HEADERS = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
 
 
-async def test_an_unknown_socket_path_is_explained_and_closed():
-    communicator = WebsocketCommunicator(application, "/ws/elsewhere/", headers=HEADERS)
+@pytest.mark.parametrize(
+    ("path", "code", "explanation", "close_code"),
+    [
+        ("/ws/elsewhere/", "unknown_path", "/ws/chat/", CLOSE_UNKNOWN_PATH),
+        ("/ws/chat//", "invalid_room", "empty", CLOSE_INVALID_ROOM),
+    ],
+    ids=["unknown path", "empty room name"],
+)
+async def test_unusable_socket_paths_are_explained_then_closed(path, code, explanation, close_code):
+    communicator = WebsocketCommunicator(application, path, headers=HEADERS)
     connected, _ = await communicator.connect()
-    assert connected
+    assert connected, "accepted so that the client can read the reason"
     frame = await communicator.receive_json_from()
-    assert frame["code"] == "unknown_path" and "/ws/chat/" in frame["error"]
-    assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_UNKNOWN_PATH}
-    await communicator.disconnect()
-
-
-async def test_an_empty_room_name_is_refused_with_a_reason():
-    communicator = WebsocketCommunicator(application, "/ws/chat//", headers=HEADERS)
-    connected, _ = await communicator.connect()
-    assert connected
-    frame = await communicator.receive_json_from()
-    assert frame["code"] == "invalid_room" and "empty" in frame["error"]
-    assert await communicator.receive_output() == {"type": "websocket.close", "code": CLOSE_INVALID_ROOM}
+    assert frame["code"] == code and explanation in frame["error"]
+    assert await communicator.receive_output() == {"type": "websocket.close", "code": close_code}
     await communicator.disconnect()
 
 
