@@ -26,7 +26,7 @@ BASE_IMAGES = {
     "python:3.11-slim-bookworm": "python.Dockerfile",
     "redis:7.4-bookworm": "redis.Dockerfile",
     "postgres:15-bookworm": "postgres.Dockerfile",
-    "nginx:1.29-bookworm": "nginx.Dockerfile",
+    "nginx:1.29.3": "nginx.Dockerfile",
 }
 MINBASE_TAG = "chatscale-standin/bookworm-minbase:latest"
 

