@@ -31,6 +31,24 @@ BASE_IMAGES = {
 MINBASE_TAG = "chatscale-standin/bookworm-minbase:latest"
 
 
+class HostNetworkState:
+    """What dockerd changes on the host (iptables, IP forwarding, the docker0 bridge), to undo it."""
+
+    @classmethod
+    def capture(cls):
+        state = cls()
+        state.iptables = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+        state.ip_forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
+        state.had_bridge = Path("/sys/class/net/docker0").exists()
+        return state
+
+    def restore(self):
+        subprocess.run(["iptables-restore"], input=self.iptables, text=True, check=True)
+        Path("/proc/sys/net/ipv4/ip_forward").write_text(self.ip_forward)
+        if not self.had_bridge and Path("/sys/class/net/docker0").exists():
+            subprocess.run(["ip", "link", "delete", "docker0"], check=True)
+
+
 def debian_mirror():
     """The Debian mirror this machine's apt uses (stand-ins are built from it)."""
     texts = [
@@ -67,9 +85,13 @@ class DockerEngine:
 
     def start(self):
         """Start dockerd and wait until it answers; fail with the daemon's log if it does not."""
-        for program in ("dockerd", "docker", "debootstrap"):
+        for program in ("dockerd", "docker", "debootstrap", "iptables-save"):
             if not shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
-                raise RuntimeError(f"{program} is missing; run: deploy/install-system-deps.sh compose (as root)")
+                raise RuntimeError(f"{program} is missing; run: deploy/install-system-deps.sh test (as root)")
+        if subprocess.run(["pidof", "dockerd"], capture_output=True).returncode == 0:
+            # Two engines would both manage the docker0 bridge and the DOCKER iptables chains.
+            raise RuntimeError("another dockerd is running; stop it first: this test starts a private engine")
+        self.host_state = HostNetworkState.capture()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         plugins = self.config_dir / "cli-plugins"
         plugins.mkdir(parents=True, exist_ok=True)
@@ -105,15 +127,18 @@ class DockerEngine:
         raise RuntimeError(f"dockerd did not answer within 60 s:\n{self.log_path.read_text()[-3000:]}")
 
     def stop(self):
-        """Stop dockerd (and the containerd it started); wait until they are gone."""
-        if self.process is None or self.process.poll() is not None:
+        """Stop dockerd (and the containerd it started), then undo its changes to the host network."""
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.host_state.restore()
+        self.process = None
 
     def docker(self, *args, check=True, capture=False, timeout=900):
         """Run the docker CLI against this engine."""

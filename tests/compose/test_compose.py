@@ -7,8 +7,10 @@ the engine's processes.
 
 import secrets
 import socket
+import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +81,8 @@ def stack(tmp_path_factory):
             assert not leftovers and not networks.strip(), f"left behind: containers {leftovers}, networks {networks}"
         finally:
             engine.stop()
+            assert not Path("/sys/class/net/docker0").exists() or engine.host_state.had_bridge
+            assert subprocess.run(["pidof", "dockerd", "containerd"], capture_output=True).returncode != 0
 
 
 def unique(text):
