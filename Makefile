@@ -30,7 +30,7 @@ system-deps: ## Install redis-server and nginx if missing (Debian packages, need
 	VENV=$(VENV) deploy/install-system-deps.sh cluster
 
 .PHONY: test-system-deps
-test-system-deps: ## Install redis-server, nginx, chromium and chromedriver if missing
+test-system-deps: ## Install redis-server, nginx, chromium, chromedriver, docker.io and debootstrap if missing
 	VENV=$(VENV) deploy/install-system-deps.sh test
 
 .PHONY: cluster
@@ -42,7 +42,7 @@ test: install test-system-deps lint test-unit test-integration test-browser test
 
 .PHONY: test-unit
 test-unit: install ## Unit tests: views, consumer, routing, settings (nothing running)
-	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser --ignore=tests/compose
+	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser --ignore=tests/containers
 
 .PHONY: test-integration
 test-integration: install ## Integration tests against real 3-replica native clusters
@@ -54,7 +54,7 @@ test-browser: install ## Two headless Chromium tabs chatting across two replicas
 
 .PHONY: test-compose
 test-compose: install ## Build the image and run the compose cluster on a private Docker engine (needs root)
-	$(PYTEST) tests/compose -s
+	$(PYTEST) tests/containers -s
 
 .PHONY: up
 up: ## Start the compose cluster on your Docker engine (writes .env with fresh secrets first)

@@ -15,6 +15,8 @@ max_requests = 2000
 max_requests_jitter = 200
 # Only nginx's address may set X-Forwarded-* (network policy keeps others out in Kubernetes).
 forwarded_allow_ips = env.get_str("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Gunicorn's control socket would live under $HOME, read-only in the container; nothing uses it.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = env.get_str("GUNICORN_LOG_LEVEL", "info")

@@ -51,9 +51,13 @@ export DEBIAN_FRONTEND=noninteractive
 # A stale or empty package list makes apt-get install fail with 'Unable to locate package'.
 apt-get update -o DPkg::Lock::Timeout=600 >/dev/null
 apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
-# Debian starts the packaged services; chatscale runs its own instances instead.
-for service in redis-server nginx docker containerd; do
-    if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
-        systemctl stop "$service" || true
-    fi
+# Debian starts the services it has just installed; chatscale runs its own instances
+# instead. Services that were installed before are none of our business.
+declare -A services=([redis-server]="redis-server" [nginx-light]="nginx" [docker.io]="docker containerd")
+for package in "${missing[@]}"; do
+    for service in ${services[$package]:-}; do
+        if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+            systemctl stop "$service" || true
+        fi
+    done
 done

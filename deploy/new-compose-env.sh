@@ -8,12 +8,12 @@ if [[ -e .env ]]; then
     exit 0
 fi
 python3 - <<'PY'
-import re, secrets
+import os, re, secrets
 text = open("deploy/compose.env.example").read()
 text = re.sub(r"replace-with-50-random-characters", lambda _: secrets.token_urlsafe(50), text)
 text = re.sub(r"replace-with-a-random-password", lambda _: secrets.token_urlsafe(24), text)
-with open(".env", "x") as env_file:
+# Created readable by the owner only, from the first byte.
+with os.fdopen(os.open(".env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as env_file:
     env_file.write(text)
 PY
-chmod 600 .env
 echo "wrote .env with fresh secrets"

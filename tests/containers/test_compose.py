@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import ChatClient, clients_on_distinct_replicas, http_get
-from tests.compose.engine import ROOT, DockerEngine
+from tests.containers.engine import BASE_IMAGES, ROOT, DockerEngine, named_base_images
 
 PROJECT = "chatscale-e2e"
 CACHE = ROOT / ".run" / "compose-cache"
@@ -48,17 +48,19 @@ class ComposeStack:
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("compose")
     engine = DockerEngine(state / "engine")
-    engine.start()
     port = free_port()
     env_file = state / "compose.env"
     env_file.write_text(
         f"DJANGO_SECRET_KEY={secrets.token_urlsafe(50)}\n"
         f"POSTGRES_PASSWORD={secrets.token_urlsafe(20)}\n"
         f"REDIS_PASSWORD={secrets.token_urlsafe(20)}\n"
-        f"CHAT_PORT={port}\n"
+        f"CHAT_ADDRESS=127.0.0.1\nCHAT_PORT={port}\n"
     )
     stack = ComposeStack(engine, env_file)
     try:
+        engine.start()
+        # Whatever an aborted earlier run left in the engine's data root goes first.
+        stack.compose("down", "--volumes", "--remove-orphans", timeout=300)
         CACHE.mkdir(parents=True, exist_ok=True)
         engine.build_standins(CACHE)
         started = time.monotonic()
@@ -72,17 +74,42 @@ def stack(tmp_path_factory):
         stack.ws_url = f"ws://127.0.0.1:{port}"
         yield stack
     finally:
-        try:
-            logs = stack.compose("logs", "--no-color", "--tail", "40", timeout=60).stdout
-            (state / "compose.log").write_text(logs)
-            stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=300)
-            leftovers = engine.docker("ps", "--all", "--quiet", capture=True).stdout.split()
-            networks = engine.docker("network", "ls", "--quiet", "--filter", f"name={PROJECT}", capture=True).stdout
-            assert not leftovers and not networks.strip(), f"left behind: containers {leftovers}, networks {networks}"
-        finally:
-            engine.stop()
-            assert not Path("/sys/class/net/docker0").exists() or engine.host_state.had_bridge
-            assert subprocess.run(["pidof", "dockerd", "containerd"], capture_output=True).returncode != 0
+        tear_down(engine, stack, state)
+
+
+def tear_down(engine, stack, state):
+    """Remove everything the test made, pass or fail, and check that nothing is left."""
+    if engine.process is None:
+        return
+    try:
+        logs = engine.docker(
+            "compose",
+            "--project-name",
+            PROJECT,
+            "--env-file",
+            str(stack.env_file),
+            "logs",
+            "--no-color",
+            check=False,
+            capture=True,
+            timeout=60,
+        )
+        (state / "compose.log").write_text(logs.stdout + logs.stderr)
+        stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=300)
+        # Superseded builds of the app and web images would otherwise pile up in the data root.
+        engine.docker("image", "prune", "--force", capture=True)
+        leftovers = engine.docker("ps", "--all", "--quiet", capture=True).stdout.split()
+        networks = engine.docker("network", "ls", "--quiet", "--filter", f"name={PROJECT}", capture=True).stdout
+        assert not leftovers and not networks.strip(), f"left behind: containers {leftovers}, networks {networks}"
+    finally:
+        engine.stop()
+    assert subprocess.run(["pidof", "dockerd", "containerd"], capture_output=True).returncode != 0
+    assert not Path("/sys/class/net/docker0").exists() or engine.host_state.had_bridge
+    assert engine.host_state.iptables_rules() == engine.host_state.rules, "dockerd's iptables rules were left behind"
+
+
+def test_every_base_image_has_a_standin():
+    assert named_base_images() == set(BASE_IMAGES)
 
 
 def unique(text):
@@ -177,3 +204,10 @@ def test_no_secret_is_baked_into_the_image(stack):
     container = stack.compose("ps", "--quiet", "gunicorn").stdout.split()[0]
     listing = stack.engine.docker("exec", container, "ls", "-a", "/app", capture=True).stdout.split()
     assert not {".env", ".git", ".venv", ".run", "db.sqlite3"} & set(listing), listing
+
+
+def test_the_app_logged_no_errors(stack):
+    """Runs last: whatever the other tests did, no server logged an error or a traceback."""
+    logs = stack.compose("logs", "--no-color", "migrate", "gunicorn", "daphne").stdout
+    problems = [line for line in logs.splitlines() if "Traceback" in line or "[ERROR]" in line or " ERROR " in line]
+    assert not problems, "\n".join(problems[:20])
