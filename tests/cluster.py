@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 import websocket
@@ -219,3 +220,32 @@ def clients_on_distinct_replicas(ws_base, room_name, count, attempts=30):
             client.close()
         raise AssertionError(f"could not reach {count} distinct replicas in {attempts} connections: {sorted(chosen)}")
     return list(chosen.values())
+
+
+def unique(text="msg"):
+    """A message text no other test sends."""
+    return f"{text}-{uuid.uuid4().hex[:8]}"
+
+
+def close_all(clients):
+    for client in clients:
+        client.close()
+
+
+def assert_delivered(sender, receivers, label="msg"):
+    """``sender`` says something new; every receiver must get it. Returns the text."""
+    text = unique(label)
+    sender.send(text)
+    for receiver in receivers:
+        receiver.wait_for_message(text)
+    return text
+
+
+def assert_room_survives_losing(victim, survivors, ws_base, wait=20):
+    """After ``victim``'s replica went away: its socket closes, the others still chat, and
+    a new socket in the room (the victim reconnecting through nginx) joins them. Returns it."""
+    assert victim.closed.wait(wait), f"the socket on {victim.replica} stayed open after its replica went away"
+    assert_delivered(survivors[0], survivors, "after-loss")
+    rejoined = ChatClient(ws_base, victim.room_name)
+    assert_delivered(rejoined, [*survivors, rejoined], "rejoined")
+    return rejoined

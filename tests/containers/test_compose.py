@@ -9,12 +9,11 @@ import secrets
 import socket
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.cluster import ChatClient, clients_on_distinct_replicas, http_get
+from tests.cluster import assert_room_survives_losing, clients_on_distinct_replicas, close_all, http_get, unique
 from tests.containers.engine import BASE_IMAGES, ROOT, DockerEngine, named_base_images
 
 PROJECT = "chatscale-e2e"
@@ -112,15 +111,6 @@ def test_every_base_image_has_a_standin():
     assert named_base_images() == set(BASE_IMAGES)
 
 
-def unique(text):
-    return f"{text}-{uuid.uuid4().hex[:8]}"
-
-
-def close_all(clients):
-    for client in clients:
-        client.close()
-
-
 def test_the_room_page_loads_through_nginx(stack):
     status, headers, body = http_get(stack.url + "/chat/%E4%BC%9A%E8%AE%AE/")
     assert status == 200 and 'id="chat-log"' in body and "会议" in body
@@ -172,17 +162,7 @@ def test_restarting_one_replica_leaves_the_room_working(stack):
     try:
         # `docker compose restart` takes whole services; one replica is one container.
         stack.engine.docker("restart", "--time", "5", victim.replica, capture=True)
-        assert victim.closed.wait(20), "the restarted replica's socket stayed open"
-        text = unique("after-restart")
-        survivors[0].send(text)
-        for client in survivors:
-            client.wait_for_message(text)
-        rejoined = ChatClient(stack.ws_url, "compose-restart")
-        clients.append(rejoined)
-        text = unique("rejoined")
-        rejoined.send(text)
-        for client in [*survivors, rejoined]:
-            client.wait_for_message(text)
+        clients.append(assert_room_survives_losing(victim, survivors, stack.ws_url))
     finally:
         close_all(clients)
 

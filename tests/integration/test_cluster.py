@@ -6,13 +6,21 @@ import signal
 import statistics
 import time
 import urllib.parse
-import uuid
 from pathlib import Path
 
 import pytest
 import websocket
 
-from tests.cluster import ChatClient, RunningCluster, clients_on_distinct_replicas, http_get, pid_alive
+from tests.cluster import (
+    ChatClient,
+    RunningCluster,
+    assert_room_survives_losing,
+    clients_on_distinct_replicas,
+    close_all,
+    http_get,
+    pid_alive,
+    unique,
+)
 
 ODD_ROOM_NAMES = [
     "lobby",
@@ -25,15 +33,6 @@ ODD_ROOM_NAMES = [
     "..dots..",
     "x" * 100,
 ]
-
-
-def unique(text="msg"):
-    return f"{text}-{uuid.uuid4().hex[:8]}"
-
-
-def close_all(clients):
-    for client in clients:
-        client.close()
 
 
 def test_pages_are_served_by_gunicorn_not_daphne(cluster):
@@ -207,21 +206,10 @@ def test_killed_replica_leaves_the_room_working(own_cluster):
     survivors = [client for client in clients if client is not victim]
     try:
         os.kill(own_cluster.process("daphne-2")["pid"], signal.SIGKILL)
-        assert victim.closed.wait(10), "the killed replica's client was not disconnected"
-
-        text = unique("after-kill")
-        survivors[0].send(text)
-        for client in survivors:
-            client.wait_for_message(text)
-
         # The client of the dead replica reconnects through nginx and lands on a live one.
-        reconnected = ChatClient(own_cluster.ws_url, "survivors")
+        reconnected = assert_room_survives_losing(victim, survivors, own_cluster.ws_url)
         clients.append(reconnected)
         assert reconnected.replica in {"daphne-1", "daphne-3"}
-        text = unique("from-reconnected")
-        reconnected.send(text)
-        for client in [*survivors, reconnected]:
-            client.wait_for_message(text)
         assert own_cluster.wait_for_log("daphne-2 (pid", timeout=10), own_cluster.log()
         assert "killed by signal SIGKILL" in own_cluster.log()
     finally:
