@@ -38,9 +38,8 @@ CHECKOV_SKIPS = {
     "CKV_K8S_43": "same: digests are a release-time decision, tags are pinned",
     "CKV_K8S_35": "Secrets reach the app as environment variables, which the app reads by design (12-factor)",
     "CKV_K8S_40": "the images' own users (10001 app, 101 nginx, 999 redis/postgres) are fixed and non-root",
-    "CKV_K8S_21": "the namespace is set by each overlay, not in the base objects checkov also sees",
     "CKV_K8S_38": "service account tokens are not mounted (automountServiceAccountToken: false on every pod)",
-    "CKV_K8S_15": "release tags are immutable, so IfNotPresent is right; Always makes pod starts need the registry",
+    "CKV_K8S_15": "tagged images default to IfNotPresent, right for immutable release tags (and kind-loaded ones)",
 }
 
 
@@ -103,6 +102,11 @@ def check_references(objects, external=frozenset()):
     """Selectors, ports, probes, autoscalers, budgets, policies, Ingress backends, ConfigMaps and Secrets."""
     problems = []
     existing = {(obj["kind"], obj["metadata"]["name"]) for obj in objects} | set(external)
+    keys = {
+        (obj["kind"], obj["metadata"]["name"]): set(obj.get("data", {}))
+        for obj in objects
+        if obj["kind"] in ("ConfigMap", "Secret")
+    }
     by_kind = {}
     for obj in objects:
         by_kind.setdefault(obj["kind"], []).append(obj)
@@ -115,7 +119,7 @@ def check_references(objects, external=frozenset()):
         if spec.get("serviceAccountName") and ("ServiceAccount", spec["serviceAccountName"]) not in existing:
             problems.append(f"{name_of(workload)}: ServiceAccount {spec['serviceAccountName']} does not exist")
         ports = container_ports(template)
-        for container in spec["containers"]:
+        for container in spec["containers"] + spec.get("initContainers", []):
             for probe_kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                 probe = container.get(probe_kind, {})
                 for handler in ("httpGet", "tcpSocket"):
@@ -133,6 +137,10 @@ def check_references(objects, external=frozenset()):
                     reference = variable.get("valueFrom", {}).get(key)
                     if reference and (kind, reference["name"]) not in existing:
                         problems.append(f"{name_of(workload)}: {kind} {reference['name']} does not exist")
+                    elif reference and reference["key"] not in keys.get((kind, reference["name"]), {reference["key"]}):
+                        problems.append(
+                            f"{name_of(workload)}: {kind} {reference['name']} has no key {reference['key']}"
+                        )
         for volume in spec.get("volumes", []):
             for kind, key, field in (("ConfigMap", "configMap", "name"), ("Secret", "secret", "secretName")):
                 if key in volume and (kind, volume[key][field]) not in existing:
@@ -154,6 +162,10 @@ def check_references(objects, external=frozenset()):
         if workload is None:
             problems.append(f"{name_of(hpa)}: its target {target['kind']}/{target['name']} does not exist")
             continue
+        if "replicas" in workload["spec"]:
+            problems.append(f"{name_of(hpa)}: {target['name']} also sets replicas, which every apply would reset")
+        if hpa["spec"].get("minReplicas", 1) > hpa["spec"]["maxReplicas"]:
+            problems.append(f"{name_of(hpa)}: minReplicas exceeds maxReplicas")
         uses_cpu = any(metric.get("resource", {}).get("name") == "cpu" for metric in hpa["spec"].get("metrics", []))
         for container in workload["spec"]["template"]["spec"]["containers"]:
             if uses_cpu and "cpu" not in container.get("resources", {}).get("requests", {}):
@@ -206,14 +218,17 @@ def check_hardening(objects):
             problems.append(f"{where}: no seccomp profile")
         if spec.get("automountServiceAccountToken") is not False:
             problems.append(f"{where}: the service account token is mounted")
-        for container in spec["containers"]:
+        init_names = {container["name"] for container in spec.get("initContainers", [])}
+        for container in spec["containers"] + spec.get("initContainers", []):
             name = f"{where} {container['name']}"
+            if ":" not in container["image"].rsplit("/", 1)[-1] and "@" not in container["image"]:
+                problems.append(f"{name}: image {container['image']} has no tag (did the overlay's images: apply?)")
             resources = container.get("resources", {})
             for bound in ("requests", "limits"):
                 for resource in ("cpu", "memory"):
                     if resource not in resources.get(bound, {}):
                         problems.append(f"{name}: no {resource} {bound[:-1]}")
-            if workload["kind"] != "Job":
+            if workload["kind"] != "Job" and container["name"] not in init_names:
                 for probe in ("readinessProbe", "livenessProbe"):
                     if probe not in container:
                         problems.append(f"{name}: no {probe}")
@@ -313,8 +328,8 @@ def check_with_checkov(objects):
             capture_output=True,
             text=True,
         )
-    if result.returncode not in (0, 1):
-        return [f"checkov failed to run:\n{result.stderr[-2000:]}"]
+    if result.returncode not in (0, 1) or (result.returncode == 1 and not result.stdout.strip()):
+        return [f"checkov failed to run (exit {result.returncode}):\n{result.stderr[-2000:]}"]
     if not result.stdout.strip():
         return []
     report = json.loads(result.stdout)

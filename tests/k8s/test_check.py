@@ -121,9 +121,36 @@ def break_labels(objects):
     del find(objects, "Deployment", "gunicorn")["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"]
 
 
+def break_image_override(objects):
+    container(objects, "Deployment", "daphne")["image"] = "chatscale-app"
+
+
+def break_replicas_beside_autoscaler(objects):
+    find(objects, "Deployment", "daphne")["spec"]["replicas"] = 3
+
+
+def break_autoscaler_bounds(objects):
+    find(objects, "HorizontalPodAutoscaler", "gunicorn")["spec"]["minReplicas"] = 50
+
+
+def break_init_container(objects):
+    pod = find(objects, "Deployment", "gunicorn")["spec"]["template"]["spec"]
+    pod["initContainers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
+
+
+def break_secret_key(objects):
+    secret = next(obj for obj in objects if obj["kind"] == "Secret")
+    del secret["data"]["POSTGRES_PASSWORD"]
+
+
 @pytest.mark.parametrize(
     "breakage",
     [
+        break_image_override,
+        break_replicas_beside_autoscaler,
+        break_autoscaler_bounds,
+        break_init_container,
+        break_secret_key,
         break_service_port,
         break_selector,
         break_probe,
