@@ -38,11 +38,11 @@ cluster: install system-deps ## Run Redis, REPLICAS Daphne replicas, Gunicorn an
 	$(BIN)/python deploy/cluster.py --port $(PORT) --replicas $(REPLICAS)
 
 .PHONY: test
-test: install test-system-deps lint test-unit k8s-check test-integration test-browser test-compose ## Run every test layer (this is what CI runs)
+test: install test-system-deps lint test-unit k8s-check test-integration test-browser test-loadtest test-compose ## Run every test layer (this is what CI runs)
 
 .PHONY: test-unit
 test-unit: install ## Unit tests: views, consumer, routing, settings (nothing running)
-	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser --ignore=tests/containers --ignore=tests/k8s
+	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser --ignore=tests/containers --ignore=tests/k8s --ignore=tests/loadtest
 
 .PHONY: test-integration
 test-integration: install ## Integration tests against real 3-replica native clusters
@@ -107,6 +107,25 @@ clean: ## Remove the virtualenv and the local cluster's state (.run/: database, 
 
 URL      ?= http://127.0.0.1:$(PORT)
 MESSAGES ?= 300
+HOST       ?= http://127.0.0.1:$(PORT)
+USERS      ?= 30
+SPAWN_RATE ?= 10
+RUN_TIME   ?= 60s
+REPORTS    ?= loadtest/reports
+
+.PHONY: loadtest
+loadtest: install ## Headless locust run with a verdict (HOST=... USERS=... SPAWN_RATE=... RUN_TIME=...); exits 1 on a missed threshold
+	@mkdir -p $(REPORTS)
+	$(BIN)/locust --config loadtest/locust.conf --headless --host $(HOST) --users $(USERS) --spawn-rate $(SPAWN_RATE) \
+		--run-time $(RUN_TIME) --csv $(REPORTS)/chatscale --html $(REPORTS)/report.html
+
+.PHONY: loadtest-ui
+loadtest-ui: install ## locust's web UI on http://127.0.0.1:8089 against HOST
+	$(BIN)/locust --config loadtest/locust.conf --host $(HOST) --web-host 127.0.0.1
+
+.PHONY: test-loadtest
+test-loadtest: install ## The load test's own tests: accounting, healthy and broken clusters, distributed mode
+	$(PYTEST) tests/loadtest -s
 
 .PHONY: bench-latency
 bench-latency: install ## Print cross-replica delivery latency percentiles against a running cluster (URL=..., MESSAGES=...)

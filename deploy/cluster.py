@@ -92,7 +92,8 @@ def read_or_create_secret(path):
 class Cluster:
     """Starts, watches and stops the processes of one native cluster."""
 
-    def __init__(self, port, replicas, run_dir, keep_going, start_timeout):
+    def __init__(self, port, replicas, run_dir, keep_going, start_timeout, redis_per_replica=False):
+        self.redis_per_replica = redis_per_replica
         self.ports = PortPicker()
         self.port = port
         self.replicas = replicas
@@ -182,11 +183,20 @@ class Cluster:
             health_url=f"http://{HOST}:{gunicorn_port}/healthz/ready",
             role="gunicorn",
         )
-        daphnes = []
+        daphnes, private_redises = [], []
         for index in range(1, self.replicas + 1):
             port = self.ports.pick()
             name = f"daphne-{index}"
             replica_env = {**env, "DAPHNE_BIND": HOST, "DAPHNE_PORT": str(port), "CHATSCALE_REPLICA_NAME": name}
+            if self.redis_per_replica:
+                # Deliberately broken: this replica's channel layer is its own, so group
+                # messages never reach the other replicas (the load test must notice).
+                private_port = self.ports.pick()
+                private_args = ["--bind", HOST, "--port", str(private_port), "--save", "", "--appendonly", "no"]
+                private_redises.append(
+                    Process(f"redis-{index}", [redis_server, *private_args], env, log_dir, private_port, role="redis")
+                )
+                replica_env["REDIS_URL"] = f"redis://{HOST}:{private_port}/0"
             health_url = f"http://{HOST}:{port}/healthz/ready"
             daphnes.append(
                 Process(name, ["bash", "deploy/start-daphne.sh"], replica_env, log_dir, port, health_url, "daphne")
@@ -207,9 +217,10 @@ class Cluster:
             "nginx", [nginx, *nginx_args], env, log_dir, self.port, f"{self.url}/healthz/ready", "nginx"
         )
 
-        redis.start()
-        self.processes.append(redis)
-        self.wait_until(redis, lambda: redis_ok(redis_port))
+        for server in [redis, *private_redises]:
+            server.start()
+            self.processes.append(server)
+            self.wait_until(server, lambda s=server: redis_ok(s.port))
         for process in [gunicorn, *daphnes]:
             process.start()
             self.processes.append(process)
@@ -307,6 +318,12 @@ def parse_args(argv):
         help="when a Daphne replica dies, keep serving with the others instead of stopping",
     )
     parser.add_argument(
+        "--redis-per-replica",
+        action="store_true",
+        help="BROKEN ON PURPOSE: give each Daphne replica its own Redis, so rooms do not span replicas "
+        "(proves that the load test fails when cross-replica delivery breaks)",
+    )
+    parser.add_argument(
         "--start-timeout", type=float, default=60, help="seconds each process may take to become healthy"
     )
     args = parser.parse_args(argv)
@@ -324,7 +341,7 @@ def main(argv=None):
     args = parse_args(argv)
     run_dir = args.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    cluster = Cluster(args.port, args.replicas, run_dir, args.keep_going, args.start_timeout)
+    cluster = Cluster(args.port, args.replicas, run_dir, args.keep_going, args.start_timeout, args.redis_per_replica)
 
     def request_stop(signum, frame):
         cluster.stopping = True

@@ -40,7 +40,7 @@ def pid_alive(pid):
 class RunningCluster:
     """A native cluster started through deploy/cluster.py, stopped with SIGINT like Ctrl-C."""
 
-    def __init__(self, run_dir, replicas=3, keep_going=True, env=None):
+    def __init__(self, run_dir, replicas=3, keep_going=True, env=None, extra_args=()):
         self.run_dir = Path(run_dir)
         command = [
             sys.executable,
@@ -54,6 +54,7 @@ class RunningCluster:
         ]
         if keep_going:
             command.append("--keep-going")
+        command.extend(extra_args)
         self.output_path = self.run_dir.parent / f"{self.run_dir.name}-supervisor.log"
         self.output = open(self.output_path, "w")  # noqa: SIM115 (open for the cluster's lifetime; closed in stop())
         self.supervisor = subprocess.Popen(
