@@ -142,6 +142,9 @@ def on_quitting(environment, **kwargs):
     if isinstance(environment.runner, WorkerRunner):
         return
     options = environment.parsed_options
+    if not options.headless and not LEDGER.members and not WORKER_LEDGERS:
+        print("chatscale: no users ran, so there is no verdict")
+        return
     if isinstance(environment.runner, MasterRunner):
         gevent.sleep(2)  # let the workers' ledgers arrive
         for exported in WORKER_LEDGERS:

@@ -8,6 +8,7 @@ the engine's processes.
 import secrets
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -184,6 +185,33 @@ def test_no_secret_is_baked_into_the_image(stack):
     container = stack.compose("ps", "--quiet", "gunicorn").stdout.split()[0]
     listing = stack.engine.docker("exec", container, "ls", "-a", "/app", capture=True).stdout.split()
     assert not {".env", ".git", ".venv", ".run", "db.sqlite3"} & set(listing), listing
+
+
+def test_a_short_load_test_passes_against_compose(stack):
+    """The locust suite against the compose cluster: every member, on every replica, gets every message."""
+    locust = Path(sys.executable).parent / "locust"
+    command = [
+        str(locust),
+        "--config",
+        "loadtest/locust.conf",
+        "--headless",
+        "--host",
+        stack.url,
+        "--users",
+        "12",
+        "--spawn-rate",
+        "6",
+        "--run-time",
+        "15s",
+        # Containers, the engine and locust share two cores here: delivery is the point.
+        "--max-cross-p99-ms",
+        "1000",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "verdict: PASS" in output
+    print(output[output.index("chatscale load test") :][:600])
 
 
 def test_the_app_logged_no_errors(stack):
