@@ -6,6 +6,13 @@ VENV     ?= .venv
 PORT     ?= 8000
 REPLICAS ?= 3
 PYTEST_ARGS ?=
+# The cluster that make loadtest and make bench-latency measure, and how hard.
+HOST       ?= http://127.0.0.1:$(PORT)
+USERS      ?= 30
+SPAWN_RATE ?= 10
+RUN_TIME   ?= 60s
+REPORTS    ?= loadtest/reports
+MESSAGES   ?= 300
 BIN      := $(VENV)/bin
 PYTEST   := $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -105,13 +112,6 @@ format: install ## Apply ruff's fixes and formatting
 clean: ## Remove the virtualenv and the local cluster's state (.run/: database, logs, secret)
 	rm -rf $(VENV) $(VENV)-k8s .run public
 
-URL      ?= http://127.0.0.1:$(PORT)
-MESSAGES ?= 300
-HOST       ?= http://127.0.0.1:$(PORT)
-USERS      ?= 30
-SPAWN_RATE ?= 10
-RUN_TIME   ?= 60s
-REPORTS    ?= loadtest/reports
 
 .PHONY: loadtest
 loadtest: install ## Headless locust run with a verdict (HOST=... USERS=... SPAWN_RATE=... RUN_TIME=...); exits 1 on a missed threshold
@@ -128,5 +128,5 @@ test-loadtest: install ## The load test's own tests: accounting, healthy and bro
 	$(PYTEST) tests/loadtest -s
 
 .PHONY: bench-latency
-bench-latency: install ## Print cross-replica delivery latency percentiles against a running cluster (URL=..., MESSAGES=...)
-	$(BIN)/python -m tests.benchmarks.cross_replica_latency --url $(URL) --messages $(MESSAGES)
+bench-latency: install ## Print cross-replica delivery latency percentiles against a running cluster (HOST=..., MESSAGES=...)
+	$(BIN)/python -m tests.benchmarks.cross_replica_latency --url $(HOST) --messages $(MESSAGES)

@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +23,13 @@ from pathlib import Path
 import websocket
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def pid_alive(pid):

@@ -1,7 +1,7 @@
 """Benchmark: delivery latency of room messages across Daphne replicas, through nginx.
 
     make cluster                      # in one terminal
-    make bench-latency URL=http://127.0.0.1:8000 MESSAGES=500
+    make bench-latency HOST=http://127.0.0.1:8000 MESSAGES=500
 
 One client per replica joins a room; each message is sent by one of them in turn, and the
 time until every other client has it (sender's clock, same machine) is recorded. Prints

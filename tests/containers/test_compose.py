@@ -6,7 +6,6 @@ the engine's processes.
 """
 
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import assert_room_survives_losing, clients_on_distinct_replicas, close_all, http_get, unique
+from tests.cluster import (
+    assert_room_survives_losing,
+    clients_on_distinct_replicas,
+    close_all,
+    free_port,
+    http_get,
+    unique,
+)
 from tests.containers.engine import BASE_IMAGES, ROOT, DockerEngine, named_base_images
 
 PROJECT = "chatscale-e2e"
 CACHE = ROOT / ".run" / "compose-cache"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class ComposeStack:

@@ -1,20 +1,13 @@
 """Short headless locust runs: a healthy cluster passes, a deliberately broken one fails."""
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.cluster import RunningCluster
+from tests.cluster import RunningCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUST = Path(sys.executable).parent / "locust"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def run_locust(url, reports, run_time="25s", extra=()):
