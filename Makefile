@@ -34,22 +34,22 @@ install: $(BIN)/.installed ## Create the virtualenv and install the pinned Pytho
 
 .PHONY: system-deps
 system-deps: ## Install redis-server and nginx if missing (Debian packages, needs root)
-	VENV=$(VENV) deploy/install-system-deps.sh cluster
+	VENV=$(VENV) deploy/dev/install-system-deps.sh cluster
 
 .PHONY: test-system-deps
 test-system-deps: ## Install redis-server, nginx, chromium, chromedriver, docker.io and debootstrap if missing
-	VENV=$(VENV) deploy/install-system-deps.sh test
+	VENV=$(VENV) deploy/dev/install-system-deps.sh test
 
 .PHONY: cluster
 cluster: install system-deps ## Run Redis, REPLICAS Daphne replicas, Gunicorn and nginx on 127.0.0.1:PORT (Ctrl-C stops all)
-	$(BIN)/python deploy/cluster.py --port $(PORT) --replicas $(REPLICAS)
+	$(BIN)/python deploy/native/cluster.py --port $(PORT) --replicas $(REPLICAS)
 
 .PHONY: test
 test: install test-system-deps lint test-unit k8s-check test-integration test-browser test-loadtest test-compose ## Run every test layer (this is what CI runs)
 
 .PHONY: test-unit
 test-unit: install ## Unit tests: views, consumer, routing, settings (nothing running)
-	$(PYTEST) tests --ignore=tests/integration --ignore=tests/browser --ignore=tests/containers --ignore=tests/k8s --ignore=tests/loadtest
+	$(PYTEST) tests/unit
 
 .PHONY: test-integration
 test-integration: install ## Integration tests against real 3-replica native clusters
@@ -65,7 +65,7 @@ test-compose: install ## Build the image and run the compose cluster on a privat
 
 .PHONY: up
 up: ## Start the compose cluster on your Docker engine (writes .env with fresh secrets first)
-	deploy/new-env-file.sh deploy/compose.env.example .env
+	deploy/dev/new-env-file.sh deploy/container/compose.env.example .env
 	docker compose up --build --wait
 
 .PHONY: down
@@ -87,7 +87,7 @@ k8s-tools: install $(VENV)-k8s/bin/.installed ## Install the offline Kubernetes 
 
 .PHONY: k8s-secrets
 k8s-secrets: ## Write k8s/overlays/local/secrets.env with fresh secrets (kept if it exists)
-	deploy/new-env-file.sh k8s/overlays/local/secrets.env.example k8s/overlays/local/secrets.env
+	deploy/dev/new-env-file.sh k8s/overlays/local/secrets.env.example k8s/overlays/local/secrets.env
 
 .PHONY: k8s-check
 k8s-check: k8s-tools k8s-secrets ## Render every overlay; validate schemas, references, hardening, nginx config, checkov

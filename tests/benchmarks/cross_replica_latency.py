@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 
-from tests.cluster import clients_on_distinct_replicas
+from tests.support.cluster import clients_on_distinct_replicas
 
 
 def percentile(values, fraction):

@@ -21,7 +21,7 @@ ROOM = "Café crème & <b>friends</b> / 会议"
 @pytest.fixture
 def browser():
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.fail("chromium and chromedriver are missing; run: deploy/install-system-deps.sh test")
+        pytest.fail("chromium and chromedriver are missing; run: deploy/dev/install-system-deps.sh test")
     profile = tempfile.mkdtemp(prefix="chatscale-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM

@@ -21,7 +21,7 @@ import compose
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).resolve().parent / "standins"
-# Every base image named by deploy/Dockerfile and compose.yaml, and its stand-in recipe.
+# Every base image named by deploy/container/Dockerfile and compose.yaml, and its stand-in recipe.
 BASE_IMAGES = {
     "python:3.11-slim-bookworm": "python.Dockerfile",
     "redis:7.4-bookworm": "redis.Dockerfile",
@@ -114,7 +114,7 @@ class DockerEngine:
         """Start dockerd and wait until it answers; fail with the daemon's log if it does not."""
         for program in ("dockerd", "docker", "debootstrap", "iptables-save"):
             if not shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
-                raise RuntimeError(f"{program} is missing; run: deploy/install-system-deps.sh test (as root)")
+                raise RuntimeError(f"{program} is missing; run: deploy/dev/install-system-deps.sh test (as root)")
         for other in ("dockerd", "containerd"):
             if subprocess.run(["pidof", other], capture_output=True).returncode == 0:
                 # Two engines would both manage docker0 and the DOCKER iptables chains, and
@@ -218,7 +218,7 @@ class DockerEngine:
 
 def named_base_images():
     """Every image the project's Dockerfile and compose file pull (what needs a stand-in)."""
-    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    dockerfile = (ROOT / "deploy" / "container" / "Dockerfile").read_text()
     compose_file = (ROOT / "compose.yaml").read_text()
     stages = set(re.findall(r"^FROM \S+ AS (\S+)", dockerfile, re.MULTILINE))
     names = set(re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE)) - stages
@@ -241,4 +241,4 @@ def mime_types():
     for candidate in (Path("/etc/nginx/mime.types"), Path(sys.prefix) / "mime.types"):
         if candidate.exists():
             return candidate
-    raise RuntimeError("no mime.types found; install nginx (deploy/install-system-deps.sh)")
+    raise RuntimeError("no mime.types found; install nginx (deploy/dev/install-system-deps.sh)")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import (
+from tests.containers.engine import BASE_IMAGES, ROOT, DockerEngine, named_base_images
+from tests.support.cluster import (
     assert_room_survives_losing,
     clients_on_distinct_replicas,
     close_all,
@@ -21,7 +22,6 @@ from tests.cluster import (
     http_get,
     unique,
 )
-from tests.containers.engine import BASE_IMAGES, ROOT, DockerEngine, named_base_images
 
 PROJECT = "chatscale-e2e"
 CACHE = ROOT / ".run" / "compose-cache"

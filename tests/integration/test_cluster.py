@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import websocket
 
-from tests.cluster import (
+from tests.support.cluster import (
     ChatClient,
     RunningCluster,
     assert_room_survives_losing,

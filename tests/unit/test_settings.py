@@ -15,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from mysite import env
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 STRONG_SECRET_KEY = "q8ZrT1vN4bXk7LmP0sWd3FhJ6gYc9AeRu2oIy5tEw8NzKx1VbM4nQ7pL"
 PRODUCTION = {"DJANGO_SECRET_KEY": STRONG_SECRET_KEY, "DJANGO_ALLOWED_HOSTS": "chat.example.com"}
 

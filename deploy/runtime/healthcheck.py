@@ -1,6 +1,6 @@
 """Container health probe, standard library only (the image has no curl).
 
-    python deploy/healthcheck.py http://127.0.0.1:8000/healthz/ready
+    python deploy/runtime/healthcheck.py http://127.0.0.1:8000/healthz/ready
 
 Exits 0 when the URL answers 200. It sends the first of DJANGO_ALLOWED_HOSTS as the Host
 header, since Django refuses hosts it does not serve, and ignores proxy variables.

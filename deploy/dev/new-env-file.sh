@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fill an example settings file with fresh random secrets:
-#   deploy/new-env-file.sh deploy/compose.env.example .env
-#   deploy/new-env-file.sh k8s/overlays/local/secrets.env.example k8s/overlays/local/secrets.env
+#   deploy/dev/new-env-file.sh deploy/container/compose.env.example .env
+#   deploy/dev/new-env-file.sh k8s/overlays/local/secrets.env.example k8s/overlays/local/secrets.env
 # Each distinct placeholder "replace-with-..." gets one random value (URL-safe), so a
 # password that also appears inside a URL stays consistent. An existing target is kept.
 set -euo pipefail

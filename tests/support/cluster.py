@@ -1,4 +1,4 @@
-"""Helpers for tests that run against a real native cluster (deploy/cluster.py).
+"""Helpers for tests that run against a real native cluster (deploy/native/cluster.py).
 
 ``RunningCluster`` starts the real supervisor as a subprocess, exactly as `make cluster`
 does, and ``ChatClient`` is a WebSocket client whose reader thread answers Daphne's
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import websocket
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port():
@@ -46,13 +46,13 @@ def pid_alive(pid):
 
 
 class RunningCluster:
-    """A native cluster started through deploy/cluster.py, stopped with SIGINT like Ctrl-C."""
+    """A native cluster started through deploy/native/cluster.py, stopped with SIGINT like Ctrl-C."""
 
     def __init__(self, run_dir, replicas=3, keep_going=True, env=None, extra_args=()):
         self.run_dir = Path(run_dir)
         command = [
             sys.executable,
-            str(ROOT / "deploy" / "cluster.py"),
+            str(ROOT / "deploy" / "native" / "cluster.py"),
             "--port",
             "0",  # the supervisor picks a free port and records it in cluster.json
             "--replicas",

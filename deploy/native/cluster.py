@@ -1,6 +1,6 @@
 """The native local cluster: Redis, N Daphne replicas, Gunicorn and nginx as local processes.
 
-    python deploy/cluster.py --port 8000 --replicas 3
+    python deploy/native/cluster.py --port 8000 --replicas 3
 
 Prepares the database and static files, starts every process on 127.0.0.1, waits until
 each one is healthy, prints the URL, and supervises them. Ctrl-C (or SIGTERM) stops all
@@ -43,7 +43,7 @@ def render_nginx_config(nginx_dir, public_dir, port, gunicorn_port, daphne_ports
     # Workers run as whoever started the cluster, as they do for any non-root user;
     # otherwise root's nginx would switch to nobody, who may not read the run folder.
     user_line = "user root root;" if os.geteuid() == 0 else ""
-    return f"""# Written by deploy/cluster.py for this run; edit nginx/*.conf instead.
+    return f"""# Written by deploy/native/cluster.py for this run; edit nginx/*.conf instead.
 daemon off;
 {user_line}
 worker_processes 1;
@@ -176,7 +176,7 @@ class Cluster:
         gunicorn_port = self.ports.pick()
         gunicorn = Process(
             "gunicorn",
-            ["bash", "deploy/start-gunicorn.sh"],
+            ["bash", "deploy/runtime/start-gunicorn.sh"],
             {**env, "GUNICORN_BIND": f"{HOST}:{gunicorn_port}", "CHATSCALE_REPLICA_NAME": "gunicorn"},
             log_dir,
             port=gunicorn_port,
@@ -199,7 +199,9 @@ class Cluster:
                 replica_env["REDIS_URL"] = f"redis://{HOST}:{private_port}/0"
             health_url = f"http://{HOST}:{port}/healthz/ready"
             daphnes.append(
-                Process(name, ["bash", "deploy/start-daphne.sh"], replica_env, log_dir, port, health_url, "daphne")
+                Process(
+                    name, ["bash", "deploy/runtime/start-daphne.sh"], replica_env, log_dir, port, health_url, "daphne"
+                )
             )
         nginx_dir = self.write_nginx_config(gunicorn_port, [d.port for d in daphnes])
         nginx_args = [
