@@ -1,0 +1,138 @@
+"""A room's bounded message history in Redis: ordered ids, an epoch, and replay for resume.
+
+Every message a room accepts is stored before it is broadcast, under the next number of
+the room's sequence (1, 2, 3, ...), in a Redis stream capped at ``max_messages`` entries.
+The room's *epoch* is a random token created with its first message; when Redis loses the
+room (a flush, a restart without persistence, ``idle_seconds`` without a message) the next
+message starts a new epoch at 1. A client that names its epoch and last id gets everything
+after it, or is told that some messages are gone (a *gap*): ids and epochs make every loss
+visible. The design follows Centrifugo's history and recovery (streams with offsets and
+an epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+# Store and number atomically: two replicas appending at once still get distinct,
+# gapless ids, and a room whose bookkeeping vanished starts a new epoch with an empty
+# stream (never old entries under a new epoch).
+# KEYS: meta hash, stream. ARGV: candidate epoch, payload, max entries, lifetime in ms.
+APPEND_SCRIPT = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+    epoch = ARGV[1]
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'd', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {epoch, seq}
+"""
+
+# The room's epoch and last id, creating the epoch of an empty room so that a reader and
+# the next writer agree on it. KEYS: meta hash, stream. ARGV: candidate epoch, lifetime in ms.
+POSITION_SCRIPT = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+    epoch = ARGV[1]
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return {epoch, tonumber(redis.call('HGET', KEYS[1], 'seq'))}
+"""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Where an appended message landed: the room's epoch and the message's id in it."""
+
+    epoch: str
+    id: int
+
+
+@dataclass
+class Replay:
+    """What a joining or resuming client is sent before live messages.
+
+    ``gap`` is true when messages the client asked for are gone: its epoch is no longer the
+    room's, or the history no longer reaches back to the id after its last one.
+    """
+
+    epoch: str
+    last_id: int
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    gap: bool = False
+
+
+class RoomHistory:
+    """The history of every room, kept in one Redis under a key prefix."""
+
+    def __init__(self, redis: Redis, prefix: str, max_messages: int, idle_seconds: int) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.max_messages = max_messages
+        self.lifetime_ms = idle_seconds * 1000
+        self._append = redis.register_script(APPEND_SCRIPT)
+        self._position = redis.register_script(POSITION_SCRIPT)
+
+    def keys(self, group: str) -> list[str]:
+        """The Redis keys of a room: its bookkeeping hash and its stream."""
+        return [f"{self.prefix}:history:{group}:meta", f"{self.prefix}:history:{group}:stream"]
+
+    async def append(self, group: str, message: dict[str, Any]) -> Stored:
+        """Store ``message`` as the room's next one; raises a redis error when it cannot be stored."""
+        payload = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        epoch, seq = await self._append(
+            keys=self.keys(group), args=[new_epoch(), payload, self.max_messages, self.lifetime_ms]
+        )
+        return Stored(_text(epoch), int(seq))
+
+    async def replay(self, group: str, epoch: str | None, after: int | None, recent: int) -> Replay:
+        """What a client should get on (re)joining.
+
+        A new client (no ``epoch``) gets the ``recent`` last messages. A resuming client gets
+        every message after ``after`` in its epoch, marked with a gap if some are gone.
+        """
+        current, last_id = await self._position(keys=self.keys(group), args=[new_epoch(), self.lifetime_ms])
+        current = _text(current)
+        last_id = int(last_id)
+        if epoch is None or after is None:
+            start = max(last_id - recent, 0)
+            return Replay(current, last_id, await self._entries(group, start))
+        if epoch != current:
+            # Everything of the client's epoch after its last id is unknowable now; all that
+            # this epoch holds is sent, after a gap.
+            return Replay(current, last_id, await self._entries(group, 0), gap=True)
+        if after >= last_id:
+            return Replay(current, last_id)
+        messages = await self._entries(group, after)
+        first = messages[0]["seq"] if messages else last_id + 1
+        return Replay(current, last_id, messages, gap=first != after + 1)
+
+    async def _entries(self, group: str, after: int) -> list[dict[str, Any]]:
+        """Stored messages with ids above ``after``, oldest first, each with its id as ``seq``."""
+        entries = await self.redis.xrange(self.keys(group)[1], min=f"({after}-0", max="+")
+        messages = []
+        for entry_id, fields in entries:
+            message = json.loads(fields[b"d"] if b"d" in fields else fields["d"])
+            message["seq"] = int(_text(entry_id).split("-")[0])
+            messages.append(message)
+        return messages
+
+
+def new_epoch() -> str:
+    """A fresh epoch token: short, random, safe in JSON and URLs."""
+    return secrets.token_urlsafe(6)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
