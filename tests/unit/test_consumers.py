@@ -1,7 +1,6 @@
 """The chat consumer, driven through the full ASGI application as Daphne runs it."""
 
 import contextlib
-import functools
 import json
 import time
 from urllib.parse import quote
@@ -12,7 +11,7 @@ from channels.layers import InMemoryChannelLayer, channel_layers
 from channels.testing import WebsocketCommunicator
 
 from chat import consumers
-from chat.consumers import CLOSE_INVALID_ROOM, CLOSE_LAYER_UNAVAILABLE, TokenBucket
+from chat.consumers import CLOSE_INVALID_ROOM, CLOSE_LAYER_UNAVAILABLE
 from mysite.asgi import application
 
 REPLICA = "unit-test-replica"
@@ -410,11 +409,8 @@ async def test_without_replica_headers_frames_do_not_name_replicas(settings):
     assert REPLICA not in json.dumps(frame)
 
 
-async def test_sending_too_fast_is_rate_limited(settings, monkeypatch):
-    settings.CHAT_RATE_LIMIT_BURST = 3
-    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
-    # Time stands still, so no token comes back however slowly the test runs.
-    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+async def test_sending_too_fast_is_rate_limited(frozen_rate_limit):
+    frozen_rate_limit(burst=3)
     async with member_of("lobby") as alice, member_of("lobby") as bob:
         for number in range(5):
             await say(alice, f"message {number}")
@@ -432,10 +428,8 @@ async def test_sending_too_fast_is_rate_limited(settings, monkeypatch):
     assert "at most 1 per second" in refused[0]["error"]
 
 
-async def test_malformed_frames_count_against_the_rate_limit(settings, monkeypatch):
-    settings.CHAT_RATE_LIMIT_BURST = 2
-    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
-    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+async def test_malformed_frames_count_against_the_rate_limit(frozen_rate_limit):
+    frozen_rate_limit(burst=2)
     async with member_of("lobby") as alice:
         for _ in range(10):
             await alice.send_to(text_data="not json")
@@ -444,10 +438,8 @@ async def test_malformed_frames_count_against_the_rate_limit(settings, monkeypat
     assert codes == ["invalid_json", "invalid_json", "rate_limited"]
 
 
-async def test_heartbeats_are_answered_while_chat_is_rate_limited(settings, monkeypatch):
-    settings.CHAT_RATE_LIMIT_BURST = 1
-    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
-    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+async def test_heartbeats_are_answered_while_chat_is_rate_limited(frozen_rate_limit):
+    frozen_rate_limit(burst=1)
     async with member_of("lobby") as alice:
         await say(alice, "one")
         await say(alice, "two, refused")
@@ -457,10 +449,8 @@ async def test_heartbeats_are_answered_while_chat_is_rate_limited(settings, monk
         assert (await alice.receive_json_from())["type"] == "pong"
 
 
-async def test_a_relentless_flood_is_disconnected(settings, monkeypatch):
-    settings.CHAT_RATE_LIMIT_BURST = 1
-    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
-    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+async def test_a_relentless_flood_is_disconnected(frozen_rate_limit, monkeypatch):
+    frozen_rate_limit(burst=1)
     monkeypatch.setattr(consumers, "MAX_REFUSED_IN_A_ROW", 5)
     async with member_of("lobby") as alice:
         for number in range(7):
@@ -473,10 +463,8 @@ async def test_a_relentless_flood_is_disconnected(settings, monkeypatch):
     assert frames[3] == {"type": "websocket.close", "code": consumers.CLOSE_POLICY_VIOLATION}
 
 
-async def test_the_rate_limit_is_per_connection(settings, monkeypatch):
-    settings.CHAT_RATE_LIMIT_BURST = 1
-    settings.CHAT_RATE_LIMIT_PER_SECOND = 1
-    monkeypatch.setattr(consumers, "TokenBucket", functools.partial(TokenBucket, clock=lambda: 0.0))
+async def test_the_rate_limit_is_per_connection(frozen_rate_limit):
+    frozen_rate_limit(burst=1)
     async with member_of("lobby") as alice, member_of("lobby") as bob:
         await say(alice, "from alice")
         await say(alice, "alice again")
@@ -521,39 +509,3 @@ async def test_leaving_survives_a_channel_layer_failure():
     connected, _ = await communicator.connect()
     assert connected
     await communicator.disconnect()
-
-
-def test_token_bucket_allows_a_burst_then_refuses():
-    now = [0.0]
-    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
-
-
-def test_token_bucket_refills_at_its_rate():
-    now = [0.0]
-    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
-    for _ in range(3):
-        bucket.take()
-    now[0] = 0.4
-    assert not bucket.take(), "0.4 s at 2 per second is less than one token"
-    now[0] = 0.5
-    assert bucket.take()
-    assert not bucket.take()
-
-
-def test_token_bucket_never_holds_more_than_its_burst():
-    now = [0.0]
-    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
-    now[0] = 1000.0
-    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
-
-
-def test_token_bucket_counts_refused_attempts_as_nothing():
-    now = [0.0]
-    bucket = TokenBucket(rate=1, burst=1, clock=lambda: now[0])
-    bucket.take()
-    for step in range(1, 10):
-        now[0] = step * 0.1
-        assert not bucket.take()
-    now[0] = 1.0
-    assert bucket.take(), "refused attempts must not push the next token further away"
