@@ -13,7 +13,7 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import frames
+from chat import frames, replica
 from chat.frames import ChatMessage, FrameError, Ping
 from chat.ratelimit import TokenBucket
 from chat.rooms import InvalidRoomName, group_name_for, normalize_room_name
@@ -31,11 +31,6 @@ MAX_REFUSED_IN_A_ROW = 500
 # page would think the socket is dead): one a second, bursts of five.
 PING_RATE_PER_SECOND = 1
 PING_BURST = 5
-
-
-def shown_replica() -> str | None:
-    """This replica's name when frames may show it, else None."""
-    return settings.CHATSCALE_REPLICA_NAME if settings.CHATSCALE_REPLICA_HEADER else None
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -93,7 +88,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             case Ping():
                 # Browsers cannot see WebSocket pings, so the page sends these to notice a dead
                 # connection, and learns which replica it reached.
-                await self.send(text_data=frames.pong_frame(shown_replica()))
+                await self.send(text_data=frames.pong_frame(replica.shown_name()))
             case FrameError(code, text):
                 await self.send_error(code, text)
             case ChatMessage(text):
@@ -101,8 +96,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def broadcast(self, group_name: str, text: str) -> None:
         """Send a checked message to every member of the room, or tell the sender it was not sent."""
+        event = frames.chat_event(text, self.room_name, replica.shown_name())
         try:
-            await self.channel_layer.group_send(group_name, frames.chat_event(text, self.room_name, shown_replica()))
+            await self.channel_layer.group_send(group_name, event)
         except Exception:
             logger.exception("group_send to %s failed", group_name)
             await self.send_error(
@@ -127,7 +123,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         """Deliver a room message from the channel layer to this socket."""
-        await self.send(text_data=frames.delivery_frame(event, shown_replica()))
+        await self.send(text_data=frames.delivery_frame(event, replica.shown_name()))
 
     async def send_error(self, code: str, text: str) -> None:
         """Tell this client, and only this client, what was wrong with its input."""

@@ -13,6 +13,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from chat import replica
+
 logger = logging.getLogger(__name__)
 
 
@@ -53,13 +55,6 @@ def liveness_report(role):
     return 200, {"status": "ok", "role": role}
 
 
-def replica_headers():
-    """The X-Replica header pair(s) for a response, empty when the setting turns them off."""
-    if settings.CHATSCALE_REPLICA_HEADER:
-        return [("X-Replica", settings.CHATSCALE_REPLICA_NAME)]
-    return []
-
-
 def _readiness_in_thread(role):
     # Django database connections belong to the thread that opened them; clean up so a
     # long-running Daphne never holds a connection the database already dropped.
@@ -85,6 +80,6 @@ async def asgi_http_app(scope, receive, send):
         body = b"Not found. This Daphne replica serves WebSockets under /ws/ and health checks under /healthz/.\n"
         content_type = b"text/plain; charset=utf-8"
     headers = [(b"content-type", content_type), (b"cache-control", b"no-store")]
-    headers += [(name.lower().encode(), value.encode()) for name, value in replica_headers()]
+    headers += [(name.lower().encode(), value.encode()) for name, value in replica.response_headers()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})

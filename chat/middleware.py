@@ -1,7 +1,6 @@
 """HTTP middleware shared by every Django response."""
 
-from chat import views
-from chat.health import replica_headers
+from chat import replica, views
 
 HEALTH_VIEWS = {"/healthz/live": views.live, "/healthz/ready": views.ready}
 
@@ -24,13 +23,13 @@ class HealthCheckMiddleware:
 
 
 class ResponseHeadersMiddleware:
-    """Add X-Replica (unless CHATSCALE_REPLICA_HEADER is off) so clients can tell which process served them."""
+    """Add X-Replica (unless CHATSCALE_SHOW_REPLICA is off) so clients can tell which process served them."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
-        for name, value in replica_headers():
+        for name, value in replica.response_headers():
             response.headers.setdefault(name, value)
         return response

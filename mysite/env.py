@@ -43,6 +43,21 @@ def get_bool(name, default, environ=None):
     )
 
 
+def get_renamed_bool(name, old_name, default, environ=None):
+    """Return a boolean that used to be called ``old_name``: either name works, and both must agree."""
+    current = get_bool(name, None, environ)
+    old = get_bool(old_name, None, environ)
+    if current is not None and old is not None and current != old:
+        raise ImproperlyConfigured(
+            f"{name}={_raw(name, environ)!r} and {old_name}={_raw(old_name, environ)!r} disagree. "
+            f"{old_name} is the old name of {name}: remove it and keep only {name}."
+        )
+    for value in (current, old):
+        if value is not None:
+            return value
+    return default
+
+
 def get_int(name, default, minimum=None, maximum=None, environ=None):
     """Return the variable as an integer within [minimum, maximum]."""
     value = _raw(name, environ)

@@ -115,6 +115,13 @@ if DAPHNE_WEBSOCKET_TIMEOUT >= CHANNEL_LAYER_GROUP_EXPIRY:
         f"CHANNEL_LAYER_GROUP_EXPIRY ({CHANNEL_LAYER_GROUP_EXPIRY}s); otherwise long-lived sockets "
         "outlive their room membership and stop receiving messages."
     )
+# The rest of Daphne's command line; deploy/runtime/run_daphne.py passes these on as flags.
+DAPHNE_BIND = env.get_str("DAPHNE_BIND", "0.0.0.0")  # noqa: S104 (a container's address; nginx is the edge)
+DAPHNE_PORT = env.get_int("DAPHNE_PORT", 8000, minimum=1, maximum=65535)
+# Pings keep an idle socket's traffic inside nginx's 300 s proxy_read_timeout (nginx/server.conf).
+DAPHNE_PING_INTERVAL = env.get_int("DAPHNE_PING_INTERVAL", 20, minimum=1, maximum=299)
+DAPHNE_PING_TIMEOUT = env.get_int("DAPHNE_PING_TIMEOUT", 30, minimum=1)
+DAPHNE_APPLICATION_CLOSE_TIMEOUT = env.get_int("DAPHNE_APPLICATION_CLOSE_TIMEOUT", 10, minimum=1)
 
 # channels_redis waits for messages with a blocking pop that returns after 5 s. redis-py 8
 # made socket_timeout default to 5 s, so an idle socket's pop timed out and Daphne closed it
@@ -150,9 +157,11 @@ CHAT_MESSAGE_MAX_LENGTH = env.get_int("CHAT_MESSAGE_MAX_LENGTH", 2000, minimum=1
 CHAT_RATE_LIMIT_PER_SECOND = env.get_int("CHAT_RATE_LIMIT_PER_SECOND", 10, minimum=1)
 CHAT_RATE_LIMIT_BURST = env.get_int("CHAT_RATE_LIMIT_BURST", 30, minimum=1)
 
-# The replica identity shown in X-Replica headers and in chat frames. Off hides the topology.
+# The replica's name, shown in X-Replica headers, in chat frames and in Daphne's Server
+# header (chat/replica.py says where); off hides the topology. CHATSCALE_REPLICA_HEADER is
+# the setting's old name, still read: it also hid names in frames, not only in headers.
 CHATSCALE_REPLICA_NAME = env.get_str("CHATSCALE_REPLICA_NAME", socket.gethostname())
-CHATSCALE_REPLICA_HEADER = env.get_bool("CHATSCALE_REPLICA_HEADER", True)
+CHATSCALE_SHOW_REPLICA = env.get_renamed_bool("CHATSCALE_SHOW_REPLICA", "CHATSCALE_REPLICA_HEADER", True)
 
 HEALTH_CHECK_TIMEOUT = env.get_int("HEALTH_CHECK_TIMEOUT", 2, minimum=1, maximum=30)
 

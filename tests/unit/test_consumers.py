@@ -397,7 +397,7 @@ async def test_a_ping_gets_a_pong_naming_the_replica():
 
 
 async def test_without_replica_headers_frames_do_not_name_replicas(settings):
-    settings.CHATSCALE_REPLICA_HEADER = False
+    settings.CHATSCALE_SHOW_REPLICA = False
     async with member_of("lobby") as alice:
         await alice.send_json_to({"type": "ping"})
         assert await alice.receive_json_from() == {"type": "pong"}

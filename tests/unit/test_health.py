@@ -86,7 +86,7 @@ async def test_responses_name_the_replica(path):
 
 @pytest.mark.parametrize("path", ["/healthz/live", "/nowhere"])
 async def test_the_replica_header_can_be_turned_off(settings, path):
-    settings.CHATSCALE_REPLICA_HEADER = False
+    settings.CHATSCALE_SHOW_REPLICA = False
     response = await request(path)
     assert "x-replica" not in response["headers"]
     assert REPLICA.encode() not in response["body"]

@@ -117,11 +117,39 @@ def test_an_unclear_debug_value_is_refused_with_the_accepted_words():
         ("HEALTH_CHECK_TIMEOUT", "0", "HEALTH_CHECK_TIMEOUT=0 is too small"),
         ("CHANNEL_LAYER_SOCKET_TIMEOUT", "5", "CHANNEL_LAYER_SOCKET_TIMEOUT=5 is too small; the minimum is 6"),
         ("DJANGO_LOG_LEVEL", "verbose", "DJANGO_LOG_LEVEL='VERBOSE' is not a log level"),
+        ("CHATSCALE_SHOW_REPLICA", "sometimes", "CHATSCALE_SHOW_REPLICA='sometimes' is not a boolean"),
         ("CHATSCALE_REPLICA_HEADER", "sometimes", "CHATSCALE_REPLICA_HEADER='sometimes' is not a boolean"),
+        ("DAPHNE_PORT", "0", "DAPHNE_PORT=0 is too small; the minimum is 1"),
+        ("DAPHNE_PING_TIMEOUT", "soon", "DAPHNE_PING_TIMEOUT='soon' is not a whole number"),
+        ("DAPHNE_APPLICATION_CLOSE_TIMEOUT", "0", "DAPHNE_APPLICATION_CLOSE_TIMEOUT=0 is too small"),
     ],
 )
 def test_nonsense_values_are_refused_naming_the_variable(name, value, complaint):
     assert complaint in refusal({**PRODUCTION, name: value})
+
+
+@pytest.mark.parametrize(
+    ("variables", "shown"),
+    [
+        ({}, True),
+        ({"CHATSCALE_SHOW_REPLICA": "false"}, False),
+        ({"CHATSCALE_REPLICA_HEADER": "false"}, False),
+        ({"CHATSCALE_REPLICA_HEADER": "true"}, True),
+        ({"CHATSCALE_SHOW_REPLICA": "off", "CHATSCALE_REPLICA_HEADER": "0"}, False),
+        ({"CHATSCALE_SHOW_REPLICA": "yes", "CHATSCALE_REPLICA_HEADER": ""}, True),
+    ],
+    ids=["default", "new name", "old name off", "old name on", "both agree", "old name blank"],
+)
+def test_show_replica_also_answers_to_its_old_name(variables, shown):
+    returncode, value = import_settings({**PRODUCTION, **variables}, show="s.CHATSCALE_SHOW_REPLICA")
+    assert returncode == 0, value
+    assert value is shown
+
+
+def test_show_replica_and_its_old_name_must_not_disagree():
+    message = refusal({**PRODUCTION, "CHATSCALE_SHOW_REPLICA": "true", "CHATSCALE_REPLICA_HEADER": "false"})
+    assert "CHATSCALE_SHOW_REPLICA='true' and CHATSCALE_REPLICA_HEADER='false' disagree" in message
+    assert "keep only CHATSCALE_SHOW_REPLICA" in message
 
 
 @pytest.mark.parametrize(
@@ -245,6 +273,30 @@ def test_get_bool_falls_back_to_the_default_when_unset_or_blank(environ):
 def test_get_bool_refuses_other_words(word):
     with pytest.raises(ImproperlyConfigured, match=f"FLAG='{word}' is not a boolean"):
         env.get_bool("FLAG", False, environ={"FLAG": word})
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, True),
+        ({"NEW": "no"}, False),
+        ({"OLD": "no"}, False),
+        ({"NEW": "no", "OLD": "off"}, False),
+        ({"NEW": " ", "OLD": "0"}, False),
+    ],
+)
+def test_get_renamed_bool_reads_either_name(environ, expected):
+    assert env.get_renamed_bool("NEW", "OLD", True, environ=environ) is expected
+
+
+def test_get_renamed_bool_refuses_names_that_disagree():
+    with pytest.raises(ImproperlyConfigured, match="NEW='on' and OLD='off' disagree. OLD is the old name of NEW"):
+        env.get_renamed_bool("NEW", "OLD", True, environ={"NEW": "on", "OLD": "off"})
+
+
+def test_get_renamed_bool_names_the_old_variable_when_its_value_is_nonsense():
+    with pytest.raises(ImproperlyConfigured, match="OLD='maybe' is not a boolean"):
+        env.get_renamed_bool("NEW", "OLD", True, environ={"OLD": "maybe"})
 
 
 def test_get_int_reads_whole_numbers():

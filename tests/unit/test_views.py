@@ -120,7 +120,7 @@ def test_responses_name_the_replica(client, path):
 
 @pytest.mark.parametrize("path", ["/chat/", "/chat/lobby/", "/healthz/live"])
 def test_the_replica_header_can_be_turned_off(client, settings, path):
-    settings.CHATSCALE_REPLICA_HEADER = False
+    settings.CHATSCALE_SHOW_REPLICA = False
     response = client.get(path)
     assert response.status_code == 200
     assert "X-Replica" not in response.headers
