@@ -84,12 +84,34 @@ def get_list(name, default=(), environ=None):
 
 def parse_redis_url(name, value):
     """Check that ``value`` is a redis://, rediss:// or unix:// URL and return it unchanged."""
+    redis_endpoint(name, value)
+    return value
+
+
+def redis_endpoint(name, value):
+    """Return the (host, port) that a Redis URL connects to, or None for a unix:// socket."""
     parts = urlsplit(value)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
         raise ImproperlyConfigured(
             f"{name}={_redact(value)!r} is not a Redis URL; expected redis://host:port/db (or rediss:// for TLS)."
         )
-    return value
+    if parts.scheme == "unix":
+        return None
+    try:
+        # Defaults as redis-py reads the URL: redis:///0 is localhost, port 6379.
+        return parts.hostname or "localhost", parts.port or 6379
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={_redact(value)!r} has an invalid port; use a number from 1 to 65535, "
+            "and percent-encode special characters in the password (e.g. # as %23)."
+        ) from None
+
+
+def database_endpoint(database):
+    """Return the (host, port) of a DATABASES entry that parse_database_url made, or None for a file."""
+    if not database.get("HOST"):
+        return None
+    return database["HOST"], int(database["PORT"])
 
 
 def parse_database_url(name, value, base_dir):

@@ -237,6 +237,13 @@ def test_a_bad_redis_url_is_refused_without_showing_its_password():
     assert "hunter2-secret" not in message
 
 
+@pytest.mark.parametrize("port", ["notaport", "99999"])
+def test_a_redis_url_with_a_bad_port_is_refused_without_showing_its_password(port):
+    message = refusal({**PRODUCTION, "REDIS_URL": f"redis://:hunter2-secret@redis:{port}/0"})
+    assert f"REDIS_URL='redis://:***@redis:{port}/0' has an invalid port" in message
+    assert "hunter2-secret" not in message
+
+
 @pytest.mark.parametrize(
     "url", ["redis://redis:6379/0", "rediss://:secret@redis.example:6380/1", "unix:///run/redis.sock"]
 )
