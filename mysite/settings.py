@@ -181,14 +181,43 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.get_str("STATIC_ROOT", str(BASE_DIR / "public" / "static")))
 
 # nginx terminates client connections and sets X-Forwarded-Proto itself (it never passes the
-# client's value through), so trusting it here is safe behind nginx.
+# client's value through), so trusting it here is safe behind nginx. It also means Django sees
+# https only when nginx itself is reached over TLS: behind an Ingress that ends TLS, Django sees
+# http, so the redirect below would loop and HSTS (sent on https responses only) never goes out.
+# There the Ingress redirects and sends HSTS itself (ingress-nginx does both by default).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.get_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.get_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# Probes from the kubelet and Docker speak plain HTTP to the container. HealthCheckMiddleware
+# answers them before SecurityMiddleware runs; this keeps them exempt should that order change.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/"]
+SECURE_HSTS_SECONDS = env.get_int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.get_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.get_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# `manage.py check --deploy` warns about each TLS knob above while it is off. They are off by
+# default because nothing says TLS is in front: local clusters and compose serve plain HTTP, and
+# HSTS on a plain-HTTP site locks browsers out. Each warning is silenced only while its own knob
+# is off, so a deployment that turns a knob on gets the real check back.
+SILENCED_SYSTEM_CHECKS = []
+if not SESSION_COOKIE_SECURE:
+    SILENCED_SYSTEM_CHECKS += ["security.W012", "security.W016"]  # cookies not marked secure
+if not SECURE_SSL_REDIRECT:
+    SILENCED_SYSTEM_CHECKS += ["security.W008"]  # no redirect to https
+if not SECURE_HSTS_SECONDS:
+    SILENCED_SYSTEM_CHECKS += ["security.W004"]  # no HSTS
+else:
+    # With HSTS on, subdomains and preloading are further commitments (every subdomain on TLS;
+    # a place in browsers' built-in lists that takes months to leave), made only on purpose.
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        SILENCED_SYSTEM_CHECKS += ["security.W005"]
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS += ["security.W021"]
 
 LOG_LEVEL = env.get_str("DJANGO_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -54,6 +54,75 @@ def test_a_valid_production_environment_starts():
     assert shown == [False, ["chat.example.com"], STRONG_SECRET_KEY]
 
 
+TLS_KNOBS_ON = {
+    "DJANGO_SECURE_COOKIES": "true",
+    "DJANGO_SECURE_SSL_REDIRECT": "true",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "DJANGO_SECURE_HSTS_PRELOAD": "true",
+}
+
+
+def check_deploy(variables):
+    """Run `manage.py check --deploy --fail-level WARNING` with only ``variables``; return (exit code, output)."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=PROJECT,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_the_deployment_checks_pass_in_production():
+    returncode, output = check_deploy(PRODUCTION)
+    assert returncode == 0, output
+    assert "System check identified no issues (4 silenced)." in output
+    assert "WARNING" not in output
+
+
+def test_the_deployment_checks_pass_with_every_tls_knob_on_and_nothing_silenced():
+    returncode, output = check_deploy({**PRODUCTION, **TLS_KNOBS_ON})
+    assert returncode == 0, output
+    assert "System check identified no issues (0 silenced)." in output
+
+
+@pytest.mark.parametrize(
+    ("knobs", "silenced"),
+    [
+        ({}, ["security.W004", "security.W008", "security.W012", "security.W016"]),
+        ({"DJANGO_SECURE_COOKIES": "true"}, ["security.W004", "security.W008"]),
+        ({"DJANGO_SECURE_SSL_REDIRECT": "true"}, ["security.W004", "security.W012", "security.W016"]),
+        (
+            {"DJANGO_SECURE_HSTS_SECONDS": "3600"},
+            ["security.W005", "security.W008", "security.W012", "security.W016", "security.W021"],
+        ),
+        (
+            {"DJANGO_SECURE_HSTS_SECONDS": "3600", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true"},
+            ["security.W008", "security.W012", "security.W016", "security.W021"],
+        ),
+        (TLS_KNOBS_ON, []),
+    ],
+    ids=["defaults", "secure cookies", "ssl redirect", "hsts", "hsts with subdomains", "all on"],
+)
+def test_a_deployment_warning_is_silenced_only_while_its_knob_is_off(knobs, silenced):
+    returncode, shown = import_settings({**PRODUCTION, **knobs}, show="sorted(s.SILENCED_SYSTEM_CHECKS)")
+    assert returncode == 0, shown
+    assert shown == silenced
+
+
+def test_tls_knobs_reach_djangos_settings():
+    returncode, shown = import_settings(
+        {**PRODUCTION, **TLS_KNOBS_ON},
+        show="[s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS,"
+        " s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD]",
+    )
+    assert returncode == 0, shown
+    assert shown == [True, True, True, 31536000, True, True]
+
+
 def test_production_needs_a_secret_key():
     message = refusal({"DJANGO_ALLOWED_HOSTS": "chat.example.com"})
     assert "DJANGO_SECRET_KEY is not set" in message
@@ -117,6 +186,8 @@ def test_an_unclear_debug_value_is_refused_with_the_accepted_words():
         ("HEALTH_CHECK_TIMEOUT", "0", "HEALTH_CHECK_TIMEOUT=0 is too small"),
         ("CHANNEL_LAYER_SOCKET_TIMEOUT", "5", "CHANNEL_LAYER_SOCKET_TIMEOUT=5 is too small; the minimum is 6"),
         ("DJANGO_LOG_LEVEL", "verbose", "DJANGO_LOG_LEVEL='VERBOSE' is not a log level"),
+        ("DJANGO_SECURE_HSTS_SECONDS", "-1", "DJANGO_SECURE_HSTS_SECONDS=-1 is too small; the minimum is 0"),
+        ("DJANGO_SECURE_SSL_REDIRECT", "always", "DJANGO_SECURE_SSL_REDIRECT='always' is not a boolean"),
         ("CHATSCALE_SHOW_REPLICA", "sometimes", "CHATSCALE_SHOW_REPLICA='sometimes' is not a boolean"),
         ("CHATSCALE_REPLICA_HEADER", "sometimes", "CHATSCALE_REPLICA_HEADER='sometimes' is not a boolean"),
         ("DAPHNE_PORT", "0", "DAPHNE_PORT=0 is too small; the minimum is 1"),
