@@ -328,6 +328,7 @@ def test_the_channel_layer_read_timeout_outlasts_its_blocking_pop():
     # channels_redis blocks for 5 s waiting for messages; a shorter read timeout drops idle sockets.
     returncode, hosts = import_settings(PRODUCTION, show="s.CHANNEL_LAYERS['default']['CONFIG']['hosts']")
     assert returncode == 0, hosts
+    assert hosts, "the channel layer needs a Redis host"
     assert all(host["socket_timeout"] > 5 for host in hosts)
 
 
