@@ -7,6 +7,8 @@ replica that cannot deliver messages.
 
 import json
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import redis
 from asgiref.sync import sync_to_async
@@ -14,17 +16,21 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from chat import replica
+from chat.asgi_types import Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
+# An HTTP status and the JSON report that goes with it.
+Report = tuple[int, dict[str, Any]]
 
-def check_database():
+
+def check_database() -> None:
     """Run a trivial query; raises when the database is unreachable."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
 
 
-def check_redis():
+def check_redis() -> None:
     """Ping the channel layer's Redis; raises when it is unreachable."""
     timeout = settings.HEALTH_CHECK_TIMEOUT
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
@@ -34,9 +40,9 @@ def check_redis():
         client.close()
 
 
-def readiness_report(role):
+def readiness_report(role: str) -> Report:
     """Run every check and return (HTTP status, report dict)."""
-    checks = {}
+    checks: dict[str, str] = {}
     for name, check in (("database", check_database), ("redis", check_redis)):
         try:
             check()
@@ -50,12 +56,12 @@ def readiness_report(role):
     return (200 if ready else 503), {"status": "ok" if ready else "unavailable", "role": role, "checks": checks}
 
 
-def liveness_report(role):
+def liveness_report(role: str) -> Report:
     """The process is up and able to answer."""
     return 200, {"status": "ok", "role": role}
 
 
-def _readiness_in_thread(role):
+def _readiness_in_thread(role: str) -> Report:
     # Django database connections belong to the thread that opened them; clean up so a
     # long-running Daphne never holds a connection the database already dropped.
     close_old_connections()
@@ -65,10 +71,13 @@ def _readiness_in_thread(role):
         close_old_connections()
 
 
-HEALTH_PATHS = {"/healthz/live": liveness_report, "/healthz/ready": _readiness_in_thread}
+HEALTH_PATHS: dict[str, Callable[[str], Report]] = {
+    "/healthz/live": liveness_report,
+    "/healthz/ready": _readiness_in_thread,
+}
 
 
-async def asgi_http_app(scope, receive, send):
+async def asgi_http_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Daphne's only HTTP answer: health checks. Pages are Gunicorn's job, behind nginx."""
     handler = HEALTH_PATHS.get(scope["path"])
     if handler is not None and scope["method"] in ("GET", "HEAD"):
