@@ -201,9 +201,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # `manage.py check --deploy` warns about each TLS knob above while it is off. They are off by
-# default because nothing says TLS is in front: local clusters and compose serve plain HTTP, and
-# HSTS on a plain-HTTP site locks browsers out. Each warning is silenced only while its own knob
-# is off, so a deployment that turns a knob on gets the real check back.
+# default because nothing says TLS is in front: local clusters and compose serve plain HTTP,
+# and a browser that once saw HSTS refuses plain HTTP to the host for as long as it says. Each
+# warning is silenced only while its own knob is off, so turning a knob on brings its check back.
 SILENCED_SYSTEM_CHECKS = []
 if not SESSION_COOKIE_SECURE:
     SILENCED_SYSTEM_CHECKS += ["security.W012", "security.W016"]  # cookies not marked secure
