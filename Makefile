@@ -98,10 +98,14 @@ k8s-check: k8s-tools k8s-secrets ## Render every overlay; validate schemas, refe
 test-idle: install ## The 10-minute idle-socket check (not part of `make test`)
 	CHATSCALE_IDLE_SECONDS=600 $(PYTEST) tests/integration -k idle -s
 
+# The folders mypy checks; each must type its functions (pyproject.toml, [tool.mypy]).
+MYPY_PATHS ?= chat mysite deploy/runtime
+
 .PHONY: lint
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, mypy type check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(MYPY_PATHS)
 
 .PHONY: format
 format: install ## Apply ruff's fixes and formatting

@@ -1,9 +1,14 @@
 """HTTP middleware shared by every Django response."""
 
-from chat import views
-from chat.health import replica_headers
+from collections.abc import Callable
 
-HEALTH_VIEWS = {"/healthz/live": views.live, "/healthz/ready": views.ready}
+from django.http import HttpRequest, HttpResponse
+
+from chat import replica, views
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
+
+HEALTH_VIEWS: dict[str, GetResponse] = {"/healthz/live": views.live, "/healthz/ready": views.ready}
 
 
 class HealthCheckMiddleware:
@@ -13,10 +18,10 @@ class HealthCheckMiddleware:
     127.0.0.1), which ALLOWED_HOSTS rightly refuses everywhere else.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         view = HEALTH_VIEWS.get(request.path_info)
         if view is not None:
             return view(request)
@@ -24,13 +29,13 @@ class HealthCheckMiddleware:
 
 
 class ResponseHeadersMiddleware:
-    """Add X-Replica (unless CHATSCALE_REPLICA_HEADER is off) so clients can tell which process served them."""
+    """Add X-Replica (unless CHATSCALE_SHOW_REPLICA is off) so clients can tell which process served them."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        for name, value in replica_headers():
+        for name, value in replica.response_headers():
             response.headers.setdefault(name, value)
         return response

@@ -13,15 +13,17 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from chat.asgi_types import ASGIApp, Receive, Scope, Send
 
-def _header(scope, name):
+
+def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
             return value.decode("latin1").strip()
     return None
 
 
-def origin_allowed(origin, host):
+def origin_allowed(origin: str | None, host: str | None) -> bool:
     """True when ``origin`` (an Origin header) may open a socket on ``host`` (a Host header)."""
     if not origin or origin == "null":
         return False
@@ -38,11 +40,12 @@ def origin_allowed(origin, host):
 class SameOriginValidator:
     """ASGI middleware: refuse the handshake (403) unless the Origin is this site itself."""
 
-    def __init__(self, application):
+    def __init__(self, application: ASGIApp) -> None:
         self.application = application
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and not origin_allowed(_header(scope, b"origin"), _header(scope, b"host")):
             denier = WebsocketDenier()
-            return await denier(scope, receive, send)
-        return await self.application(scope, receive, send)
+            await denier(scope, receive, send)
+            return
+        await self.application(scope, receive, send)

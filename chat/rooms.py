@@ -17,7 +17,7 @@ class InvalidRoomName(ValueError):
     """A room name that cannot be used; the message says why, in words for the user."""
 
 
-def normalize_room_name(raw):
+def normalize_room_name(raw: object) -> str:
     """Return the canonical form of a typed room name, or raise InvalidRoomName.
 
     Canonical means NFC-normalized with surrounding whitespace removed, so that the
@@ -54,7 +54,7 @@ def normalize_room_name(raw):
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
-def group_name_for(room_name):
+def group_name_for(room_name: str) -> str:
     """Return the channel-layer group name of an already normalized room name."""
     ascii_text = unicodedata.normalize("NFKD", room_name).encode("ascii", "ignore").decode()
     slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")[:40] or "room"

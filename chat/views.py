@@ -1,7 +1,9 @@
 """HTTP views: the room picker, the room page and the health endpoints (served by Gunicorn)."""
 
+from typing import Any
+
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -16,7 +18,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def _page(request, template, context, status=200):
+def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
     context = {
         "room_name_max_length": settings.CHAT_ROOM_NAME_MAX_LENGTH,
         "message_max_length": settings.CHAT_MESSAGE_MAX_LENGTH,
@@ -28,13 +30,13 @@ def _page(request, template, context, status=200):
 
 
 @require_safe
-def index(request):
+def index(request: HttpRequest) -> HttpResponse:
     """The room picker."""
     return _page(request, "chat/index.html", {})
 
 
 @require_safe
-def room(request, room_name):
+def room(request: HttpRequest, room_name: str) -> HttpResponse:
     """One room's page; an unusable name gets the picker back with the reason, not an error page."""
     try:
         name = normalize_room_name(room_name)
@@ -45,7 +47,7 @@ def room(request, room_name):
 
 @never_cache
 @require_safe
-def live(request):
+def live(request: HttpRequest) -> JsonResponse:
     """Liveness: the Gunicorn worker answers."""
     status, report = liveness_report("wsgi")
     return JsonResponse(report, status=status)
@@ -53,7 +55,7 @@ def live(request):
 
 @never_cache
 @require_safe
-def ready(request):
+def ready(request: HttpRequest) -> JsonResponse:
     """Readiness: the database and Redis answer too."""
     status, report = readiness_report("wsgi")
     return JsonResponse(report, status=status)

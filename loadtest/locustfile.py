@@ -72,7 +72,7 @@ class ChatUser(User):
             raise
         self.replica = self.socket.getheaders().get("x-replica")
         if not self.replica:
-            record("connect", started, error=Exception("no X-Replica header: is CHATSCALE_REPLICA_HEADER off?"))
+            record("connect", started, error=Exception("no X-Replica header: is CHATSCALE_SHOW_REPLICA off?"))
         else:
             record("connect", started)
         LEDGER.join(self.user_id, self.room, self.replica, time.time())

@@ -17,12 +17,13 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from chat.asgi_types import Receive, Scope, Send  # noqa: E402
 from chat.health import HEALTH_PATHS, asgi_http_app  # noqa: E402
 from chat.origin import SameOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 
-async def http_app(scope, receive, send):
+async def http_app(scope: Scope, receive: Receive, send: Send) -> None:
     """Health checks; in development (DEBUG) also the pages, so `manage.py runserver` is a whole site."""
     if settings.DEBUG and scope["path"] not in HEALTH_PATHS:
         return await django_http_app(scope, receive, send)

@@ -5,7 +5,9 @@ fixing a deployment knows exactly what to change.
 """
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -13,21 +15,28 @@ from django.core.exceptions import ImproperlyConfigured
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 
+Environ = Mapping[str, str] | None
+Default = TypeVar("Default")
 
-def _raw(name, environ):
+
+def _raw(name: str, environ: Environ) -> str | None:
     value = (environ if environ is not None else os.environ).get(name)
     if value is None or value.strip() == "":
         return None
     return value.strip()
 
 
-def get_str(name, default=None, environ=None):
+@overload
+def get_str(name: str, default: str, environ: Environ = None) -> str: ...
+@overload
+def get_str(name: str, default: None = None, environ: Environ = None) -> str | None: ...
+def get_str(name: str, default: str | None = None, environ: Environ = None) -> str | None:
     """Return the variable as a stripped string, or ``default`` when unset or blank."""
     value = _raw(name, environ)
     return default if value is None else value
 
 
-def get_bool(name, default, environ=None):
+def get_bool(name: str, default: Default, environ: Environ = None) -> bool | Default:
     """Return the variable as a boolean; accepts 1/0, true/false, yes/no, on/off."""
     value = _raw(name, environ)
     if value is None:
@@ -43,7 +52,24 @@ def get_bool(name, default, environ=None):
     )
 
 
-def get_int(name, default, minimum=None, maximum=None, environ=None):
+def get_renamed_bool(name: str, old_name: str, default: bool, environ: Environ = None) -> bool:
+    """Return a boolean that used to be called ``old_name``: either name works, and both must agree."""
+    current = get_bool(name, None, environ)
+    old = get_bool(old_name, None, environ)
+    if current is not None and old is not None and current != old:
+        raise ImproperlyConfigured(
+            f"{name}={_raw(name, environ)!r} and {old_name}={_raw(old_name, environ)!r} disagree. "
+            f"{old_name} is the old name of {name}: remove it and keep only {name}."
+        )
+    for value in (current, old):
+        if value is not None:
+            return value
+    return default
+
+
+def get_int(
+    name: str, default: int, minimum: int | None = None, maximum: int | None = None, environ: Environ = None
+) -> int:
     """Return the variable as an integer within [minimum, maximum]."""
     value = _raw(name, environ)
     if value is None:
@@ -59,7 +85,7 @@ def get_int(name, default, minimum=None, maximum=None, environ=None):
     return number
 
 
-def get_list(name, default=(), environ=None):
+def get_list(name: str, default: Iterable[str] = (), environ: Environ = None) -> list[str]:
     """Return a comma-separated variable as a list of non-empty, stripped items."""
     value = _raw(name, environ)
     if value is None:
@@ -67,17 +93,39 @@ def get_list(name, default=(), environ=None):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def parse_redis_url(name, value):
+def parse_redis_url(name: str, value: str) -> str:
     """Check that ``value`` is a redis://, rediss:// or unix:// URL and return it unchanged."""
+    redis_endpoint(name, value)
+    return value
+
+
+def redis_endpoint(name: str, value: str) -> tuple[str, int] | None:
+    """Return the (host, port) that a Redis URL connects to, or None for a unix:// socket."""
     parts = urlsplit(value)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
         raise ImproperlyConfigured(
             f"{name}={_redact(value)!r} is not a Redis URL; expected redis://host:port/db (or rediss:// for TLS)."
         )
-    return value
+    if parts.scheme == "unix":
+        return None
+    try:
+        # Defaults as redis-py reads the URL: redis:///0 is localhost, port 6379.
+        return parts.hostname or "localhost", parts.port or 6379
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={_redact(value)!r} has an invalid port; use a number from 1 to 65535, "
+            "and percent-encode special characters in the password (e.g. # as %23)."
+        ) from None
 
 
-def parse_database_url(name, value, base_dir):
+def database_endpoint(database: Mapping[str, Any]) -> tuple[str, int] | None:
+    """Return the (host, port) of a DATABASES entry that parse_database_url made, or None for a file."""
+    if not database.get("HOST"):
+        return None
+    return database["HOST"], int(database["PORT"])
+
+
+def parse_database_url(name: str, value: str, base_dir: str | Path) -> dict[str, Any]:
     """Turn ``sqlite:///path`` or ``postgres://user:pass@host:port/db`` into a DATABASES entry."""
     parts = urlsplit(value)
     if parts.scheme == "sqlite":
@@ -132,7 +180,7 @@ def parse_database_url(name, value, base_dir):
     )
 
 
-def _redact(url):
+def _redact(url: str) -> str:
     """Hide the credentials of a URL so that error messages never print secrets.
 
     Works on the raw text rather than urlsplit's reading: a password pasted without

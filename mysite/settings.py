@@ -115,6 +115,13 @@ if DAPHNE_WEBSOCKET_TIMEOUT >= CHANNEL_LAYER_GROUP_EXPIRY:
         f"CHANNEL_LAYER_GROUP_EXPIRY ({CHANNEL_LAYER_GROUP_EXPIRY}s); otherwise long-lived sockets "
         "outlive their room membership and stop receiving messages."
     )
+# The rest of Daphne's command line; deploy/runtime/run_daphne.py passes these on as flags.
+DAPHNE_BIND = env.get_str("DAPHNE_BIND", "0.0.0.0")  # noqa: S104 (a container's address; nginx is the edge)
+DAPHNE_PORT = env.get_int("DAPHNE_PORT", 8000, minimum=1, maximum=65535)
+# Pings keep an idle socket's traffic inside nginx's 300 s proxy_read_timeout (nginx/server.conf).
+DAPHNE_PING_INTERVAL = env.get_int("DAPHNE_PING_INTERVAL", 20, minimum=1, maximum=299)
+DAPHNE_PING_TIMEOUT = env.get_int("DAPHNE_PING_TIMEOUT", 30, minimum=1)
+DAPHNE_APPLICATION_CLOSE_TIMEOUT = env.get_int("DAPHNE_APPLICATION_CLOSE_TIMEOUT", 10, minimum=1)
 
 # channels_redis waits for messages with a blocking pop that returns after 5 s. redis-py 8
 # made socket_timeout default to 5 s, so an idle socket's pop timed out and Daphne closed it
@@ -150,9 +157,11 @@ CHAT_MESSAGE_MAX_LENGTH = env.get_int("CHAT_MESSAGE_MAX_LENGTH", 2000, minimum=1
 CHAT_RATE_LIMIT_PER_SECOND = env.get_int("CHAT_RATE_LIMIT_PER_SECOND", 10, minimum=1)
 CHAT_RATE_LIMIT_BURST = env.get_int("CHAT_RATE_LIMIT_BURST", 30, minimum=1)
 
-# The replica identity shown in X-Replica headers and in chat frames. Off hides the topology.
+# The replica's name, shown in X-Replica headers, in chat frames and in Daphne's Server
+# header (chat/replica.py says where); off hides the topology. CHATSCALE_REPLICA_HEADER is
+# the setting's old name, still read: it also hid names in frames, not only in headers.
 CHATSCALE_REPLICA_NAME = env.get_str("CHATSCALE_REPLICA_NAME", socket.gethostname())
-CHATSCALE_REPLICA_HEADER = env.get_bool("CHATSCALE_REPLICA_HEADER", True)
+CHATSCALE_SHOW_REPLICA = env.get_renamed_bool("CHATSCALE_SHOW_REPLICA", "CHATSCALE_REPLICA_HEADER", True)
 
 HEALTH_CHECK_TIMEOUT = env.get_int("HEALTH_CHECK_TIMEOUT", 2, minimum=1, maximum=30)
 
@@ -172,14 +181,43 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env.get_str("STATIC_ROOT", str(BASE_DIR / "public" / "static")))
 
 # nginx terminates client connections and sets X-Forwarded-Proto itself (it never passes the
-# client's value through), so trusting it here is safe behind nginx.
+# client's value through), so trusting it here is safe behind nginx. It also means Django sees
+# https only when nginx itself is reached over TLS: behind an Ingress that ends TLS, Django sees
+# http, so the redirect below would loop and HSTS (sent on https responses only) never goes out.
+# There the Ingress redirects and sends HSTS itself (ingress-nginx does both by default).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.get_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.get_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# Probes from the kubelet and Docker speak plain HTTP to the container. HealthCheckMiddleware
+# answers them before SecurityMiddleware runs; this keeps them exempt should that order change.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/"]
+SECURE_HSTS_SECONDS = env.get_int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.get_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.get_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# `manage.py check --deploy` warns about each TLS knob above while it is off. They are off by
+# default because nothing says TLS is in front: local clusters and compose serve plain HTTP,
+# and a browser that once saw HSTS refuses plain HTTP to the host for as long as it says. Each
+# warning is silenced only while its own knob is off, so turning a knob on brings its check back.
+SILENCED_SYSTEM_CHECKS = []
+if not SESSION_COOKIE_SECURE:
+    SILENCED_SYSTEM_CHECKS += ["security.W012", "security.W016"]  # cookies not marked secure
+if not SECURE_SSL_REDIRECT:
+    SILENCED_SYSTEM_CHECKS += ["security.W008"]  # no redirect to https
+if not SECURE_HSTS_SECONDS:
+    SILENCED_SYSTEM_CHECKS += ["security.W004"]  # no HSTS
+else:
+    # With HSTS on, subdomains and preloading are further commitments (every subdomain on TLS;
+    # a place in browsers' built-in lists that takes months to leave), made only on purpose.
+    if not SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        SILENCED_SYSTEM_CHECKS += ["security.W005"]
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS += ["security.W021"]
 
 LOG_LEVEL = env.get_str("DJANGO_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -1,5 +1,3 @@
-# Sourced by the start scripts: run from the project root, and settle the replica's name
-# once so that Django, Daphne and nginx all agree on it.
+# Sourced by the start scripts: run from the project root, where `python -m` finds mysite,
+# chat and deploy. The replica's name is the settings' business (chat/replica.py).
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-: "${CHATSCALE_REPLICA_NAME:=$(python -c 'import socket; print(socket.gethostname())')}"
-export CHATSCALE_REPLICA_NAME

@@ -12,13 +12,13 @@ import urllib.error
 import urllib.request
 
 
-def probe_host():
+def probe_host() -> str:
     """A host name Django accepts: the first entry of DJANGO_ALLOWED_HOSTS, without a leading dot."""
     hosts = [host.strip() for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if host.strip()]
     return hosts[0].lstrip(".") if hosts else "localhost"
 
 
-def answers(url):
+def answers(url: str) -> bool:
     """True when ``url`` answers 200 within 3 seconds."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     request = urllib.request.Request(url, headers={"Host": probe_host()})  # noqa: S310 (a local http:// probe)

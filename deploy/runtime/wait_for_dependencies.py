@@ -1,32 +1,40 @@
-"""Wait until the TCP services named by REDIS_URL and DATABASE_URL accept connections.
+"""Wait until the TCP services that REDIS_URL and DATABASE_URL name accept connections.
+
+    python -m deploy.runtime.wait_for_dependencies    (from the project root, as entrypoint.sh does)
 
 Run by deploy/runtime/entrypoint.sh before the server starts, so that a container started before
-its Redis or database does not crash-loop. Gives up after CHATSCALE_WAIT_SECONDS (60).
+its Redis or database does not crash-loop. The URLs are read by mysite/settings.py, so a bad one
+stops this with the settings' own message. Gives up after CHATSCALE_WAIT_SECONDS (60).
 """
 
 import os
 import socket
 import sys
 import time
-from urllib.parse import urlsplit
+from typing import Any
 
-DEFAULT_PORTS = {"REDIS_URL": 6379, "DATABASE_URL": 5432}
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from mysite import env
 
 
-def endpoints():
-    """(variable, host, port) of every TCP service named by REDIS_URL and DATABASE_URL."""
+def endpoints(redis_url: str, database: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(variable, host, port) of every TCP service that the settings connect to."""
     found = []
-    for variable, default_port in DEFAULT_PORTS.items():
-        parts = urlsplit(os.environ.get(variable, ""))
-        if parts.scheme in ("redis", "rediss", "postgres", "postgresql") and parts.hostname:
-            found.append((variable, parts.hostname, parts.port or default_port))
+    for variable, endpoint in (
+        ("REDIS_URL", env.redis_endpoint("REDIS_URL", redis_url)),
+        ("DATABASE_URL", env.database_endpoint(database)),
+    ):
+        if endpoint is not None:
+            found.append((variable, *endpoint))
     return found
 
 
-def wait(seconds):
-    """Return 0 once every endpoint accepts a connection, 1 (saying which) after ``seconds``."""
+def wait(targets: list[tuple[str, str, int]], seconds: int) -> int:
+    """Return 0 once every target accepts a connection, 1 (saying which) after ``seconds``."""
     deadline = time.monotonic() + seconds
-    for variable, host, port in endpoints():
+    for variable, host, port in targets:
         while True:
             try:
                 socket.create_connection((host, port), timeout=2).close()
@@ -42,8 +50,17 @@ def wait(seconds):
     return 0
 
 
+def main() -> int:
+    """Wait for the services the settings name; exit 1 on a bad setting or when they stay unreachable."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    try:
+        seconds = env.get_int("CHATSCALE_WAIT_SECONDS", 60, minimum=0)
+        targets = endpoints(settings.REDIS_URL, settings.DATABASES["default"])
+    except ImproperlyConfigured as error:
+        print(error, file=sys.stderr)
+        return 1
+    return wait(targets, seconds)
+
+
 if __name__ == "__main__":
-    raw = os.environ.get("CHATSCALE_WAIT_SECONDS", "60")
-    if not raw.isdigit():
-        sys.exit(f"CHATSCALE_WAIT_SECONDS={raw!r} is not a whole number of seconds")
-    sys.exit(wait(int(raw)))
+    sys.exit(main())

@@ -253,7 +253,7 @@ def test_plain_http_on_the_socket_path_carries_one_replica_header(cluster):
 
 
 def test_replica_names_can_be_hidden(tmp_path):
-    cluster = RunningCluster(tmp_path / "cluster", replicas=2, env={"CHATSCALE_REPLICA_HEADER": "false"})
+    cluster = RunningCluster(tmp_path / "cluster", replicas=2, env={"CHATSCALE_SHOW_REPLICA": "false"})
     try:
         status, headers, _ = http_get(cluster.url + "/chat/")
         assert status == 200 and "X-Replica" not in headers

@@ -136,8 +136,11 @@ def test_non_text_is_refused(raw):
         normalize_room_name(raw)
 
 
-def test_invalid_room_name_is_a_value_error():
-    assert issubclass(InvalidRoomName, ValueError)
+def test_code_that_catches_value_error_gets_the_reason_in_words():
+    # InvalidRoomName is a ValueError, so generic callers (forms, converters) handle it too.
+    with pytest.raises(ValueError, match="^'.' and '..' cannot be room names; add another character.$") as caught:
+        normalize_room_name("..")
+    assert type(caught.value) is InvalidRoomName
 
 
 @pytest.mark.parametrize("name", VARIED_NAMES)

@@ -54,6 +54,75 @@ def test_a_valid_production_environment_starts():
     assert shown == [False, ["chat.example.com"], STRONG_SECRET_KEY]
 
 
+TLS_KNOBS_ON = {
+    "DJANGO_SECURE_COOKIES": "true",
+    "DJANGO_SECURE_SSL_REDIRECT": "true",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "DJANGO_SECURE_HSTS_PRELOAD": "true",
+}
+
+
+def check_deploy(variables):
+    """Run `manage.py check --deploy --fail-level WARNING` with only ``variables``; return (exit code, output)."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=PROJECT,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_the_deployment_checks_pass_in_production():
+    returncode, output = check_deploy(PRODUCTION)
+    assert returncode == 0, output
+    assert "System check identified no issues (4 silenced)." in output
+    assert "WARNING" not in output
+
+
+def test_the_deployment_checks_pass_with_every_tls_knob_on_and_nothing_silenced():
+    returncode, output = check_deploy({**PRODUCTION, **TLS_KNOBS_ON})
+    assert returncode == 0, output
+    assert "System check identified no issues (0 silenced)." in output
+
+
+@pytest.mark.parametrize(
+    ("knobs", "silenced"),
+    [
+        ({}, ["security.W004", "security.W008", "security.W012", "security.W016"]),
+        ({"DJANGO_SECURE_COOKIES": "true"}, ["security.W004", "security.W008"]),
+        ({"DJANGO_SECURE_SSL_REDIRECT": "true"}, ["security.W004", "security.W012", "security.W016"]),
+        (
+            {"DJANGO_SECURE_HSTS_SECONDS": "3600"},
+            ["security.W005", "security.W008", "security.W012", "security.W016", "security.W021"],
+        ),
+        (
+            {"DJANGO_SECURE_HSTS_SECONDS": "3600", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true"},
+            ["security.W008", "security.W012", "security.W016", "security.W021"],
+        ),
+        (TLS_KNOBS_ON, []),
+    ],
+    ids=["defaults", "secure cookies", "ssl redirect", "hsts", "hsts with subdomains", "all on"],
+)
+def test_a_deployment_warning_is_silenced_only_while_its_knob_is_off(knobs, silenced):
+    returncode, shown = import_settings({**PRODUCTION, **knobs}, show="sorted(s.SILENCED_SYSTEM_CHECKS)")
+    assert returncode == 0, shown
+    assert shown == silenced
+
+
+def test_tls_knobs_reach_djangos_settings():
+    returncode, shown = import_settings(
+        {**PRODUCTION, **TLS_KNOBS_ON},
+        show="[s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS,"
+        " s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD]",
+    )
+    assert returncode == 0, shown
+    assert shown == [True, True, True, 31536000, True, True]
+
+
 def test_production_needs_a_secret_key():
     message = refusal({"DJANGO_ALLOWED_HOSTS": "chat.example.com"})
     assert "DJANGO_SECRET_KEY is not set" in message
@@ -117,11 +186,41 @@ def test_an_unclear_debug_value_is_refused_with_the_accepted_words():
         ("HEALTH_CHECK_TIMEOUT", "0", "HEALTH_CHECK_TIMEOUT=0 is too small"),
         ("CHANNEL_LAYER_SOCKET_TIMEOUT", "5", "CHANNEL_LAYER_SOCKET_TIMEOUT=5 is too small; the minimum is 6"),
         ("DJANGO_LOG_LEVEL", "verbose", "DJANGO_LOG_LEVEL='VERBOSE' is not a log level"),
+        ("DJANGO_SECURE_HSTS_SECONDS", "-1", "DJANGO_SECURE_HSTS_SECONDS=-1 is too small; the minimum is 0"),
+        ("DJANGO_SECURE_SSL_REDIRECT", "always", "DJANGO_SECURE_SSL_REDIRECT='always' is not a boolean"),
+        ("CHATSCALE_SHOW_REPLICA", "sometimes", "CHATSCALE_SHOW_REPLICA='sometimes' is not a boolean"),
         ("CHATSCALE_REPLICA_HEADER", "sometimes", "CHATSCALE_REPLICA_HEADER='sometimes' is not a boolean"),
+        ("DAPHNE_PORT", "0", "DAPHNE_PORT=0 is too small; the minimum is 1"),
+        ("DAPHNE_PING_TIMEOUT", "soon", "DAPHNE_PING_TIMEOUT='soon' is not a whole number"),
+        ("DAPHNE_APPLICATION_CLOSE_TIMEOUT", "0", "DAPHNE_APPLICATION_CLOSE_TIMEOUT=0 is too small"),
     ],
 )
 def test_nonsense_values_are_refused_naming_the_variable(name, value, complaint):
     assert complaint in refusal({**PRODUCTION, name: value})
+
+
+@pytest.mark.parametrize(
+    ("variables", "shown"),
+    [
+        ({}, True),
+        ({"CHATSCALE_SHOW_REPLICA": "false"}, False),
+        ({"CHATSCALE_REPLICA_HEADER": "false"}, False),
+        ({"CHATSCALE_REPLICA_HEADER": "true"}, True),
+        ({"CHATSCALE_SHOW_REPLICA": "off", "CHATSCALE_REPLICA_HEADER": "0"}, False),
+        ({"CHATSCALE_SHOW_REPLICA": "yes", "CHATSCALE_REPLICA_HEADER": ""}, True),
+    ],
+    ids=["default", "new name", "old name off", "old name on", "both agree", "old name blank"],
+)
+def test_show_replica_also_answers_to_its_old_name(variables, shown):
+    returncode, value = import_settings({**PRODUCTION, **variables}, show="s.CHATSCALE_SHOW_REPLICA")
+    assert returncode == 0, value
+    assert value is shown
+
+
+def test_show_replica_and_its_old_name_must_not_disagree():
+    message = refusal({**PRODUCTION, "CHATSCALE_SHOW_REPLICA": "true", "CHATSCALE_REPLICA_HEADER": "false"})
+    assert "CHATSCALE_SHOW_REPLICA='true' and CHATSCALE_REPLICA_HEADER='false' disagree" in message
+    assert "keep only CHATSCALE_SHOW_REPLICA" in message
 
 
 @pytest.mark.parametrize(
@@ -209,6 +308,13 @@ def test_a_bad_redis_url_is_refused_without_showing_its_password():
     assert "hunter2-secret" not in message
 
 
+@pytest.mark.parametrize("port", ["notaport", "99999"])
+def test_a_redis_url_with_a_bad_port_is_refused_without_showing_its_password(port):
+    message = refusal({**PRODUCTION, "REDIS_URL": f"redis://:hunter2-secret@redis:{port}/0"})
+    assert f"REDIS_URL='redis://:***@redis:{port}/0' has an invalid port" in message
+    assert "hunter2-secret" not in message
+
+
 @pytest.mark.parametrize(
     "url", ["redis://redis:6379/0", "rediss://:secret@redis.example:6380/1", "unix:///run/redis.sock"]
 )
@@ -222,6 +328,7 @@ def test_the_channel_layer_read_timeout_outlasts_its_blocking_pop():
     # channels_redis blocks for 5 s waiting for messages; a shorter read timeout drops idle sockets.
     returncode, hosts = import_settings(PRODUCTION, show="s.CHANNEL_LAYERS['default']['CONFIG']['hosts']")
     assert returncode == 0, hosts
+    assert hosts, "the channel layer needs a Redis host"
     assert all(host["socket_timeout"] > 5 for host in hosts)
 
 
@@ -245,6 +352,30 @@ def test_get_bool_falls_back_to_the_default_when_unset_or_blank(environ):
 def test_get_bool_refuses_other_words(word):
     with pytest.raises(ImproperlyConfigured, match=f"FLAG='{word}' is not a boolean"):
         env.get_bool("FLAG", False, environ={"FLAG": word})
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, True),
+        ({"NEW": "no"}, False),
+        ({"OLD": "no"}, False),
+        ({"NEW": "no", "OLD": "off"}, False),
+        ({"NEW": " ", "OLD": "0"}, False),
+    ],
+)
+def test_get_renamed_bool_reads_either_name(environ, expected):
+    assert env.get_renamed_bool("NEW", "OLD", True, environ=environ) is expected
+
+
+def test_get_renamed_bool_refuses_names_that_disagree():
+    with pytest.raises(ImproperlyConfigured, match="NEW='on' and OLD='off' disagree. OLD is the old name of NEW"):
+        env.get_renamed_bool("NEW", "OLD", True, environ={"NEW": "on", "OLD": "off"})
+
+
+def test_get_renamed_bool_names_the_old_variable_when_its_value_is_nonsense():
+    with pytest.raises(ImproperlyConfigured, match="OLD='maybe' is not a boolean"):
+        env.get_renamed_bool("NEW", "OLD", True, environ={"OLD": "maybe"})
 
 
 def test_get_int_reads_whole_numbers():

@@ -4,6 +4,9 @@ import json
 import re
 
 import pytest
+from django.conf import settings as django_settings
+from django.middleware.security import SecurityMiddleware
+from django.test import RequestFactory
 
 from chat import health
 
@@ -17,6 +20,13 @@ def room_name_on_page(response):
     found = ROOM_NAME_SCRIPT.findall(response.content.decode())
     assert len(found) == 1, "the room page must carry exactly one room-name element"
     return json.loads(found[0])
+
+
+@pytest.fixture
+def healthy(monkeypatch):
+    """Readiness checks that pass without a database or Redis."""
+    monkeypatch.setattr(health, "check_database", lambda: None)
+    monkeypatch.setattr(health, "check_redis", lambda: None)
 
 
 def test_the_picker_has_its_form(client):
@@ -120,7 +130,7 @@ def test_responses_name_the_replica(client, path):
 
 @pytest.mark.parametrize("path", ["/chat/", "/chat/lobby/", "/healthz/live"])
 def test_the_replica_header_can_be_turned_off(client, settings, path):
-    settings.CHATSCALE_REPLICA_HEADER = False
+    settings.CHATSCALE_SHOW_REPLICA = False
     response = client.get(path)
     assert response.status_code == 200
     assert "X-Replica" not in response.headers
@@ -139,7 +149,12 @@ def test_the_site_root_leads_to_the_picker(client):
     assert response.headers["Location"] == "/chat/"
 
 
-def test_liveness_answers_without_checking_anything(client):
+def test_liveness_answers_without_checking_anything(client, monkeypatch):
+    def broken():
+        raise ConnectionError("down")
+
+    monkeypatch.setattr(health, "check_database", broken)
+    monkeypatch.setattr(health, "check_redis", broken)
     response = client.get("/healthz/live")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "role": "wsgi"}
@@ -160,9 +175,7 @@ def test_readiness_fails_when_redis_is_unreachable(client, settings):
     assert "no-cache" in response.headers["Cache-Control"]
 
 
-def test_readiness_succeeds_when_every_check_passes(client, monkeypatch):
-    monkeypatch.setattr(health, "check_database", lambda: None)
-    monkeypatch.setattr(health, "check_redis", lambda: None)
+def test_readiness_succeeds_when_every_check_passes(client, healthy):
     response = client.get("/healthz/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "role": "wsgi", "checks": {"database": "ok", "redis": "ok"}}
@@ -187,10 +200,48 @@ def test_health_endpoints_only_answer_safe_methods(client):
 
 
 @pytest.mark.parametrize("path", ["/healthz/live", "/healthz/ready"])
-def test_probes_are_answered_whatever_the_host(client, monkeypatch, path):
+def test_probes_are_answered_whatever_the_host(client, healthy, path):
     # The kubelet and Docker address the container by IP, which ALLOWED_HOSTS refuses.
-    monkeypatch.setattr(health, "check_database", lambda: None)
-    monkeypatch.setattr(health, "check_redis", lambda: None)
     response = client.get(path, HTTP_HOST="10.1.2.3:8000")
     assert response.status_code == 200
     assert client.get("/chat/", HTTP_HOST="10.1.2.3:8000").status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/healthz/live", "/healthz/ready"])
+def test_probes_over_plain_http_are_answered_even_with_the_https_redirect_on(client, settings, healthy, path):
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get(path, HTTP_HOST="10.1.2.3:8000")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_the_https_redirect_sends_pages_to_https(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get("/chat/lobby/")
+    assert response.status_code == 301
+    assert response.headers["Location"] == "https://testserver/chat/lobby/"
+    assert client.get("/chat/lobby/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
+
+
+def test_probes_stay_exempt_from_the_https_redirect_whatever_the_middleware_order(settings):
+    # HealthCheckMiddleware answers before SecurityMiddleware today; the exemption holds without it.
+    settings.SECURE_SSL_REDIRECT = True
+    security = SecurityMiddleware(lambda request: None)
+    assert security.process_request(RequestFactory().get("/healthz/ready")) is None
+    assert security.process_request(RequestFactory().get("/chat/")).status_code == 301
+
+
+def test_health_checks_are_answered_before_the_security_middleware():
+    middleware = django_settings.MIDDLEWARE
+    assert middleware.index("chat.middleware.HealthCheckMiddleware") < middleware.index(
+        "django.middleware.security.SecurityMiddleware"
+    )
+
+
+def test_hsts_is_sent_on_https_responses_when_turned_on(client, settings):
+    settings.SECURE_HSTS_SECONDS = 31536000
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    settings.SECURE_HSTS_PRELOAD = True
+    secure = client.get("/chat/", HTTP_X_FORWARDED_PROTO="https")
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains; preload"
+    assert "Strict-Transport-Security" not in client.get("/chat/").headers, "browsers ignore HSTS over http"
