@@ -13,6 +13,8 @@ SPAWN_RATE ?= 10
 RUN_TIME   ?= 60s
 REPORTS    ?= loadtest/reports
 MESSAGES   ?= 300
+# The folders mypy checks; each must type its functions (pyproject.toml, [tool.mypy]).
+MYPY_PATHS ?= chat mysite deploy/runtime deploy/native
 BIN      := $(VENV)/bin
 PYTEST   := $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -42,7 +44,7 @@ test-system-deps: ## Install redis-server, nginx, chromium, chromedriver, docker
 
 .PHONY: cluster
 cluster: install system-deps ## Run Redis, REPLICAS Daphne replicas, Gunicorn and nginx on 127.0.0.1:PORT (Ctrl-C stops all)
-	$(BIN)/python deploy/native/cluster.py --port $(PORT) --replicas $(REPLICAS)
+	$(BIN)/python -m deploy.native.cluster --port $(PORT) --replicas $(REPLICAS)
 
 .PHONY: test
 test: install test-system-deps lint test-unit k8s-check test-integration test-browser test-loadtest test-compose ## Run every test layer (this is what CI runs)
@@ -98,13 +100,14 @@ k8s-check: k8s-tools k8s-secrets ## Render every overlay; validate schemas, refe
 test-idle: install ## The 10-minute idle-socket check (not part of `make test`)
 	CHATSCALE_IDLE_SECONDS=600 $(PYTEST) tests/integration -k idle -s
 
-# The folders mypy checks; each must type its functions (pyproject.toml, [tool.mypy]).
-MYPY_PATHS ?= chat mysite deploy/runtime
-
 .PHONY: lint
-lint: install ## ruff lint and format check, mypy type check
+lint: install ## ruff lint and format check, mypy type check (what the pre-commit hooks run)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(MAKE) --no-print-directory typecheck
+
+.PHONY: typecheck
+typecheck: install ## mypy over MYPY_PATHS
 	$(BIN)/mypy $(MYPY_PATHS)
 
 .PHONY: format

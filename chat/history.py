@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -120,11 +120,13 @@ class RoomHistory:
 
     async def _entries(self, group: str, after: int) -> list[dict[str, Any]]:
         """Stored messages with ids above ``after``, oldest first, each with its id as ``seq``."""
-        entries = await self.redis.xrange(self.keys(group)[1], min=f"({after}-0", max="+")
+        stream = self.keys(group)[1]
+        # redis-py's annotation covers every decoding option; this client returns bytes.
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await self.redis.xrange(stream, f"({after}-0", "+"))
         messages = []
         for entry_id, fields in entries:
-            message = json.loads(fields[b"d"] if b"d" in fields else fields["d"])
-            message["seq"] = int(_text(entry_id).split("-")[0])
+            message = json.loads(fields[b"d"])
+            message["seq"] = int(entry_id.split(b"-")[0])
             messages.append(message)
         return messages
 

@@ -1,6 +1,6 @@
 """The native local cluster: Redis, N Daphne replicas, Gunicorn and nginx as local processes.
 
-    python deploy/native/cluster.py --port 8000 --replicas 3
+    python -m deploy.native.cluster --port 8000 --replicas 3
 
 Prepares the database and static files, starts every process on 127.0.0.1, waits until
 each one is healthy, prints the URL, and supervises them. Ctrl-C (or SIGTERM) stops all
@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from processes import HOST, ROOT, ClusterError, LogSink, PortPicker, Process, find_program
-from topology import Options, build_topology
+from deploy.native.processes import HOST, ROOT, ClusterError, LogSink, PortPicker, Process, find_program
+from deploy.native.topology import Options, build_topology
 
 STOP_GRACE_SECONDS = 10
 
@@ -138,9 +138,7 @@ class Cluster:
         """Watch the processes until a signal arrives or one of them dies; return the exit status."""
         while not self.stopping:
             for process in [p for p in self.processes if p.exited()]:
-                self.sink.say(
-                    f"\n{process.name} (pid {process.popen.pid}) {process.exit_reason()}; {process.last_words()}"
-                )
+                self.sink.say(f"\n{process.name} (pid {process.pid}) {process.exit_reason()}; {process.last_words()}")
                 self.processes.remove(process)
                 surviving = [p for p in self.processes if p.role == "daphne"]
                 if self.keep_going and process.role == "daphne" and surviving:
@@ -164,11 +162,11 @@ class Cluster:
             deadline = time.monotonic() + STOP_GRACE_SECONDS
             for process in group:
                 try:
-                    process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     self.sink.say(f"{process.name} did not stop within {STOP_GRACE_SECONDS} s; killing it.")
                     process.stop(signal.SIGKILL)
-                    process.popen.wait()
+                    process.wait()
             for process in group:
                 if process.reader is not None:
                     process.reader.join(timeout=2)
@@ -249,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         cluster.start()
-        lines = [f"  {p.name:<10} pid {p.popen.pid:<8} {HOST}:{p.port:<6} log {p.log_path}" for p in cluster.processes]
+        lines = [f"  {p.name:<10} pid {p.pid:<8} {HOST}:{p.port:<6} log {p.log_path}" for p in cluster.processes]
         sink.say("\n".join(["chatscale cluster is up:", *lines]))
         sink.say(f"\n  open {cluster.url}/chat/   (Ctrl-C stops everything)\n")
         status = cluster.supervise()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from topology import ProcessSpec
+    from deploy.native.topology import ProcessSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -177,6 +177,17 @@ class Process:
                 log.write(line)
                 log.flush()
                 self.sink.echo(prefix, line)
+
+    @property
+    def pid(self) -> int:
+        """The process ID; only for a started process."""
+        assert self.popen is not None, f"{self.name} was never started"
+        return self.popen.pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait until the process ends and return its status; raises TimeoutExpired."""
+        assert self.popen is not None, f"{self.name} was never started"
+        return self.popen.wait(timeout=timeout)
 
     def ready(self) -> bool:
         """Whether the process answers its readiness check."""

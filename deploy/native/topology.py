@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from processes import HOST, ROOT, PortPicker, http_ok, redis_ok
+from deploy.native.processes import HOST, ROOT, PortPicker, http_ok, redis_ok
 
 # Start order: every process of a stage starts together, and the next stage waits until all
 # of them are ready. Stopping goes the other way: nginx first (no new traffic), Redis last.
@@ -54,6 +54,11 @@ class Options:
     redis_per_replica: bool = False
 
 
+def answers_ready(port: int) -> Callable[[], bool]:
+    """A readiness check: the server on ``port`` answers 200 on /healthz/ready."""
+    return lambda: http_ok(f"http://{HOST}:{port}/healthz/ready")
+
+
 def redis_spec(name: str, options: Options, port: int, env: dict[str, str]) -> ProcessSpec:
     """A Redis without persistence: the cluster's state lives only as long as the cluster."""
     command = [options.redis_server, "--bind", HOST, "--port", str(port), "--save", "", "--appendonly", "no"]
@@ -78,7 +83,7 @@ def build_topology(options: Options, ports: PortPicker, base_env: Callable[[int]
             STAGE_APP,
             ["bash", "deploy/runtime/start-gunicorn.sh"],
             gunicorn_port,
-            lambda: http_ok(f"http://{HOST}:{gunicorn_port}/healthz/ready"),
+            answers_ready(gunicorn_port),
             {**env, "GUNICORN_BIND": f"{HOST}:{gunicorn_port}", "CHATSCALE_REPLICA_NAME": "gunicorn"},
         )
     )
@@ -101,7 +106,7 @@ def build_topology(options: Options, ports: PortPicker, base_env: Callable[[int]
                 STAGE_APP,
                 ["bash", "deploy/runtime/start-daphne.sh"],
                 port,
-                lambda port=port: http_ok(f"http://{HOST}:{port}/healthz/ready"),
+                answers_ready(port),
                 replica_env,
             )
         )
@@ -114,7 +119,7 @@ def build_topology(options: Options, ports: PortPicker, base_env: Callable[[int]
             STAGE_EDGE,
             nginx_command(options.nginx, nginx_dir),
             options.port,
-            lambda: http_ok(f"http://{HOST}:{options.port}/healthz/ready"),
+            answers_ready(options.port),
             env,
         )
     )

@@ -52,7 +52,8 @@ class RunningCluster:
         self.run_dir = Path(run_dir)
         command = [
             sys.executable,
-            str(ROOT / "deploy" / "native" / "cluster.py"),
+            "-m",
+            "deploy.native.cluster",
             "--port",
             "0",  # the supervisor picks a free port and records it in cluster.json
             "--replicas",

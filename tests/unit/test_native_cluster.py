@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-NATIVE = Path(__file__).resolve().parents[2] / "deploy" / "native"
-sys.path.insert(0, str(NATIVE))
+from deploy.native import processes, topology
 
-import processes  # noqa: E402
-import topology  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -66,7 +64,7 @@ def test_the_nginx_config_names_every_replica_and_keeps_routing_in_the_shared_fi
     assert "listen 127.0.0.1:8000;" in config
     assert "include chatscale/server.conf;" in config
     assert "${" not in config
-    assert (options.run_dir / "nginx" / "chatscale").resolve() == NATIVE.parents[1] / "nginx"
+    assert (options.run_dir / "nginx" / "chatscale").resolve() == ROOT / "nginx"
 
 
 def test_log_lines_are_prefixed_by_process_name_and_never_split():
