@@ -5,10 +5,11 @@
 
 For each overlay: render it with kustomize (kubectl kustomize); validate every object
 strictly against the schemas of KUBERNETES_VERSION (an unknown or removed apiVersion or
-kind is an error); cross-check references between objects; check each workload's
-hardening; compare the nginx ConfigMap with the files in nginx/ and run `nginx -t` on the
-assembled configuration; run checkov's Kubernetes checks (skipped checks and their
-reasons are listed in CHECKOV_SKIPS).
+kind is an error); cross-check references between objects; check what checkov does not
+of each workload's hardening (pod labels, runAsNonRoot, no service account token, tagged
+images); compare the nginx ConfigMap with the files in nginx/ and run `nginx -t` on the
+assembled configuration; run checkov's Kubernetes checks, which enforce the rest of the
+hardening (CHECKOV_ENFORCES; skipped checks and their reasons are in CHECKOV_SKIPS).
 Exits 1 with one line per problem when anything fails. The checks live in k8s/checks/.
 """
 
@@ -40,6 +41,26 @@ CHECKOV_SKIPS = {
     "CKV_K8S_38": "service account tokens are not mounted (automountServiceAccountToken: false on every pod)",
     "CKV_K8S_15": "tagged images default to IfNotPresent, right for immutable release tags (and kind-loaded ones)",
 }
+# The hardening left to checkov, which k8s/checks/hardening.py therefore does not repeat.
+# None of these may be skipped: tests/k8s/test_checkov.py breaks each thing and expects its
+# id. "Every container" includes init containers; probes, as before, are asked only of the
+# (not init) containers of Deployments and StatefulSets.
+CHECKOV_ENFORCES = {
+    "CKV_K8S_8": "a livenessProbe on every long-running container",
+    "CKV_K8S_9": "a readinessProbe on every long-running container",
+    # CKV_K8S_10 and 12 let a container without any requests: block pass when it has limits:
+    # Kubernetes then requests the limits, so the container is still requested and bounded.
+    "CKV_K8S_10": "a CPU request on every container",
+    "CKV_K8S_11": "a CPU limit on every container",
+    "CKV_K8S_12": "a memory request on every container",
+    "CKV_K8S_13": "a memory limit on every container",
+    "CKV_K8S_16": "no privileged container",
+    "CKV_K8S_20": "allowPrivilegeEscalation: false on every container",
+    "CKV_K8S_22": "readOnlyRootFilesystem: true on every container",
+    # Stricter than the hand-written check was: a Localhost profile fails it too.
+    "CKV_K8S_31": "the RuntimeDefault seccomp profile on every pod",
+    "CKV_K8S_37": "capabilities dropped (drop: [ALL]) on every container",
+}
 
 
 def check_overlay(overlay: Path, run_checkov: bool = True) -> tuple[list[Manifest], list[str]]:
@@ -60,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-checkov",
         action="store_true",
-        help="skip the checkov security lint",
+        help="skip checkov, and with it the resources, probes, seccomp and securityContext checks (CHECKOV_ENFORCES)",
     )
     args = parser.parse_args(argv)
     available = sorted(path.name for path in OVERLAYS.iterdir() if (path / "kustomization.yaml").exists())
@@ -78,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.no_checkov:
             print(
                 f"{name}: {len(objects)} objects valid for Kubernetes {KUBERNETES_VERSION}; references, hardening, "
-                "nginx config and nginx -t: all pass (checkov not run)"
+                "nginx config and nginx -t: all pass (checkov not run: resources, probes, seccomp and "
+                "securityContext unchecked)"
             )
         else:
             print(
