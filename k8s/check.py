@@ -19,9 +19,9 @@ from pathlib import Path
 
 from checks.checkov import check_with_checkov
 from checks.hardening import check_hardening
-from checks.manifests import Manifest, render
+from checks.manifests import Manifest, ObjectKey, render
 from checks.nginx import check_nginx_config, check_nginx_syntax
-from checks.references import ObjectKey, check_references
+from checks.references import check_references
 from checks.schemas import check_schemas
 
 ROOT = Path(__file__).resolve().parent.parent

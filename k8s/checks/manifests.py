@@ -10,6 +10,8 @@ import yaml
 
 # One Kubernetes object as kustomize renders it (parsed YAML).
 Manifest: TypeAlias = dict[str, Any]
+# (kind, name): how one object names another.
+ObjectKey: TypeAlias = tuple[str, str]
 # Kinds whose pods come from spec.template.
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 

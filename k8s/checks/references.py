@@ -1,15 +1,15 @@
 """Cross-object references: every name, selector and port an object uses must lead to another object.
 
-No API server runs where this is tested, so these are the mistakes `kubectl apply` would
-accept and the cluster would only show as pods that never get traffic. One function per
-kind of object that refers to others; check_references runs them all.
+These are mistakes `kubectl apply` accepts and a cluster shows only later, as pods that
+never start or never get traffic; no API server runs where this is tested. One function
+per kind of object that refers to others; check_references runs them all.
 """
 
 from collections.abc import Iterable, Set
-from typing import TypeAlias
 
 from .manifests import (
     Manifest,
+    ObjectKey,
     container_ports,
     containers_of,
     matches,
@@ -19,8 +19,6 @@ from .manifests import (
     pods_selected,
 )
 
-# (kind, name): what a reference names.
-ObjectKey: TypeAlias = tuple[str, str]
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 PROBE_HANDLERS_WITH_PORTS = ("httpGet", "tcpSocket", "grpc")
 GENERATORS = {"ConfigMap": "configMapGenerator", "Secret": "secretGenerator"}

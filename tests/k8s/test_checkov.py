@@ -82,10 +82,12 @@ CHECKOV_CATCHES = [
     (break_seccomp, {"CKV_K8S_31"}),
     (break_insecure_pod, {"CKV_K8S_16", "CKV_K8S_19"}),
 ]
-REPORTED = re.compile(r"^checkov (?P<check_id>\S+) \(.*\): (?P<kind>\w+)\.(?P<namespace>[^.]+)\.(?P<name>\S+);")
+# check_with_checkov's line: "checkov <id> (<title>): <Kind>.<namespace>.<name>; <what to do>"
+REPORTED = re.compile(r"^checkov (?P<check_id>\S+) \(.*\): \w+\.[^.]+\.(?P<name>[^;]+);")
 
 
 def suffix(breakage):
+    """What a variant's object name gets: -break-privilege for break_privilege."""
     return "-" + breakage.__name__.replace("_", "-")
 
 
