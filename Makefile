@@ -14,7 +14,7 @@ RUN_TIME   ?= 60s
 REPORTS    ?= loadtest/reports
 MESSAGES   ?= 300
 # The folders mypy checks; each must type its functions (pyproject.toml, [tool.mypy]).
-MYPY_PATHS ?= chat mysite deploy/runtime deploy/native
+MYPY_PATHS ?= chat mysite deploy/runtime deploy/native k8s/check.py k8s/checks
 BIN      := $(VENV)/bin
 PYTEST   := $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
