@@ -19,6 +19,8 @@ from pathlib import Path
 
 import compose
 
+from tests.containers.host_network import HostNetworkState
+
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).resolve().parent / "standins"
 # Every base image named by deploy/container/Dockerfile and compose.yaml, and its stand-in recipe.
@@ -29,44 +31,6 @@ BASE_IMAGES = {
     "nginx:1.29.3": "nginx.Dockerfile",
 }
 MINBASE_TAG = "chatscale-standin/bookworm-minbase:latest"
-
-
-class HostNetworkState:
-    """What dockerd changes on the host (iptables, IP forwarding, the docker0 bridge), to undo it."""
-
-    # A table missing from iptables-save's output (nothing had used it) is restored as empty
-    # with ACCEPT policies, so the rules dockerd adds to it are removed too.
-    EMPTY_TABLES = {
-        "filter": "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n",
-        "nat": (
-            "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
-            ":POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
-        ),
-    }
-
-    @staticmethod
-    def iptables_rules():
-        """The current iptables rules without comments and counters, for comparing."""
-        saved = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
-        return "\n".join(line.split(" [")[0] for line in saved.splitlines() if not line.startswith("#"))
-
-    @classmethod
-    def capture(cls):
-        state = cls()
-        state.iptables = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
-        state.rules = cls.iptables_rules()
-        state.ip_forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
-        state.had_bridge = Path("/sys/class/net/docker0").exists()
-        return state
-
-    def restore(self):
-        snapshot = self.iptables + "".join(
-            empty for table, empty in self.EMPTY_TABLES.items() if f"*{table}\n" not in self.iptables
-        )
-        subprocess.run(["iptables-restore"], input=snapshot, text=True, check=True)
-        Path("/proc/sys/net/ipv4/ip_forward").write_text(self.ip_forward)
-        if not self.had_bridge and Path("/sys/class/net/docker0").exists():
-            subprocess.run(["ip", "link", "delete", "docker0"], check=True)
 
 
 def debian_mirror():
