@@ -78,7 +78,6 @@ def compose_binary() -> Path:
 class DockerCli:
     """The docker and compose command lines against one engine."""
 
-    kind = ""
     # Whether the test may prune every dangling image: only on an engine it owns.
     owns_engine = False
 
@@ -127,8 +126,6 @@ class DockerCli:
 class ExistingEngine(DockerCli):
     """The engine the caller's docker CLI already talks to (DOCKER_HOST, DOCKER_CONTEXT or the default)."""
 
-    kind = "existing"
-
     def __init__(self, state_dir: Path):
         super().__init__(state_dir)
         # The caller's DOCKER_* variables stay: they say which engine, with which TLS and config.
@@ -161,7 +158,6 @@ class ExistingEngine(DockerCli):
 class PrivateEngine(DockerCli):
     """dockerd on a private socket, plus a docker CLI configuration with Compose v2."""
 
-    kind = "private"
     owns_engine = True
 
     def __init__(self, state_dir: Path, data_root: Path = Path("/var/lib/chatscale-test-docker")):
@@ -190,8 +186,9 @@ class PrivateEngine(DockerCli):
                 raise RuntimeError(f"{program} is missing; run: deploy/dev/install-system-deps.sh test (as root)")
         if os.geteuid() != 0:
             raise RuntimeError(
-                "no Docker engine answers, and starting a private one needs root: run as root, "
-                f"or start your Docker engine (or set DOCKER_HOST) and run with {ENGINE_SETTING}=existing"
+                "a private Docker engine needs root (dockerd changes iptables and bridges): run as root, or "
+                f"start your own engine (or set DOCKER_HOST) and use {ENGINE_SETTING}=existing; if one runs "
+                "already, `docker version` shows why it does not answer"
             )
         for other in ("dockerd", "containerd"):
             running = subprocess.run(["pidof", other], capture_output=True, text=True)
