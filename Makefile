@@ -62,7 +62,7 @@ test-browser: install ## Two headless Chromium tabs chatting across two replicas
 	$(PYTEST) tests/browser
 
 .PHONY: test-compose
-test-compose: install ## Build the image and run the compose cluster on a private Docker engine (needs root)
+test-compose: install ## Build the images and run the compose cluster on your Docker engine, or on a private one (root) where none runs
 	$(PYTEST) tests/containers -s
 
 .PHONY: up

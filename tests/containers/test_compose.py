@@ -1,10 +1,12 @@
-"""The compose cluster end to end: the real Dockerfile and compose.yaml on a private engine.
+"""The compose cluster end to end: the real Dockerfile and compose.yaml on a Docker engine.
 
-Base images are local stand-ins (see engine.py); everything else is what users run.
-Everything is torn down afterwards, passed or failed: containers, networks, volumes and
-the engine's processes.
+The engine is the one already running, or a private one the test starts (see engine.py);
+base images come from the registry or are local stand-ins (see base_images.py). Everything
+is torn down afterwards, passed or failed: containers, networks, volumes, the test's own
+images on a shared engine, and a private engine's processes and host network changes.
 """
 
+import json
 import secrets
 import subprocess
 import sys
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.containers.engine import BASE_IMAGES, ROOT, DockerEngine, named_base_images
+from tests.containers.base_images import BASE_IMAGES, named_base_images, provide_base_images, remove_standins
+from tests.containers.engine import ROOT, TEST_LABEL, compose_binary, open_engine
 from tests.support.cluster import (
     assert_room_survives_losing,
     clients_on_distinct_replicas,
@@ -25,18 +28,24 @@ from tests.support.cluster import (
 
 PROJECT = "chatscale-e2e"
 CACHE = ROOT / ".run" / "compose-cache"
+# compose.yaml with the test's own image names (see the file for why).
+COMPOSE_FILES = [ROOT / "compose.yaml", Path(__file__).resolve().parent / "compose.test.yaml"]
+APP_IMAGE = "chatscale-e2e-app:test"
+WEB_IMAGE = "chatscale-e2e-web:test"
 
 
 class ComposeStack:
-    """`docker compose` for one project against the private engine."""
+    """`docker compose` for the test's project on the chosen engine."""
 
     def __init__(self, engine, env_file):
         self.engine = engine
         self.env_file = env_file
+        self.standins = []
 
-    def compose(self, *args, timeout=900):
-        return self.engine.docker(
-            "compose", "--project-name", PROJECT, "--env-file", str(self.env_file), *args, capture=True, timeout=timeout
+    def compose(self, *args, check=True, timeout=900):
+        files = [argument for path in COMPOSE_FILES for argument in ("--file", str(path))]
+        return self.engine.compose(
+            *files, "--project-name", PROJECT, "--env-file", str(self.env_file), *args, check=check, timeout=timeout
         )
 
     def replica_ids(self):
@@ -47,7 +56,7 @@ class ComposeStack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("compose")
-    engine = DockerEngine(state / "engine")
+    engine = open_engine(state / "engine")
     port = free_port()
     env_file = state / "compose.env"
     env_file.write_text(
@@ -59,15 +68,17 @@ def stack(tmp_path_factory):
     stack = ComposeStack(engine, env_file)
     try:
         engine.start()
-        # Whatever an aborted earlier run left in the engine's data root goes first.
+        # Whatever an aborted earlier run left goes first.
         stack.compose("down", "--volumes", "--remove-orphans", timeout=300)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        engine.build_standins(CACHE)
+        started = time.monotonic()
+        stack.standins = provide_base_images(engine, CACHE)
+        standins = ", ".join(stack.standins) or "none"
+        print(f"base images ready in {time.monotonic() - started:.0f} s; stand-ins built: {standins}")
         started = time.monotonic()
         stack.compose("up", "--build", "--wait", "--pull", "never", "--wait-timeout", "300")
-        print(f"\ncompose up --build --wait took {time.monotonic() - started:.0f} s")
+        print(f"compose up --build --wait took {time.monotonic() - started:.0f} s")
         sizes = engine.docker(
-            "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", "chatscale-*", capture=True
+            "image", "ls", "--format", "{{.Repository}}:{{.Tag}} {{.Size}}", "chatscale-e2e-*", capture=True
         )
         print("images: " + ", ".join(sizes.stdout.split("\n")).strip(", "))
         stack.url = f"http://127.0.0.1:{port}"
@@ -79,37 +90,90 @@ def stack(tmp_path_factory):
 
 def tear_down(engine, stack, state):
     """Remove everything the test made, pass or fail, and check that nothing is left."""
-    if engine.process is None:
+    if not engine.started:
         return
+    started = time.monotonic()
     try:
-        logs = engine.docker(
-            "compose",
-            "--project-name",
-            PROJECT,
-            "--env-file",
-            str(stack.env_file),
-            "logs",
-            "--no-color",
-            check=False,
-            capture=True,
-            timeout=60,
-        )
+        logs = stack.compose("logs", "--no-color", check=False, timeout=60)
         (state / "compose.log").write_text(logs.stdout + logs.stderr)
         stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "10", timeout=300)
-        # Superseded builds of the app and web images would otherwise pile up in the data root.
-        engine.docker("image", "prune", "--force", capture=True)
-        leftovers = engine.docker("ps", "--all", "--quiet", capture=True).stdout.split()
-        networks = engine.docker("network", "ls", "--quiet", "--filter", f"name={PROJECT}", capture=True).stdout
-        assert not leftovers and not networks.strip(), f"left behind: containers {leftovers}, networks {networks}"
+        if engine.owns_engine:
+            # Superseded builds of the app and web images would otherwise pile up in the data
+            # root; the current ones and the stand-ins stay there as the next run's cache.
+            engine.docker("image", "prune", "--force", capture=True)
+        else:
+            remove_own_images(engine, stack.standins)
+        leftovers = project_leftovers(engine)
     finally:
         engine.stop()
-    assert subprocess.run(["pidof", "dockerd", "containerd"], capture_output=True).returncode != 0
-    assert not Path("/sys/class/net/docker0").exists() or engine.host_state.had_bridge
-    assert engine.host_state.iptables_rules() == engine.host_state.rules, "dockerd's iptables rules were left behind"
+    assert not leftovers, "left behind on the engine:\n" + "\n".join(leftovers)
+    on_host = engine.leftovers_on_host()
+    assert not on_host, (
+        "the private dockerd's changes to the host survived the restore (+ added, - removed); "
+        "compare iptables-save and ip6tables-save with the lines below:\n" + "\n".join(on_host)
+    )
+    print(f"\nteardown took {time.monotonic() - started:.0f} s")
+
+
+def remove_own_images(engine, standins):
+    """On a shared engine: the test's images, the stand-ins it built, and their dangling remains; nothing else."""
+    for image in (APP_IMAGE, WEB_IMAGE):
+        if engine.has_image(image):
+            engine.docker("image", "rm", image, capture=True)
+    # Stage images of the classic builder hang off the stand-ins: they go before their bases.
+    engine.docker("image", "prune", "--force", "--filter", f"label={TEST_LABEL}", capture=True)
+    remove_standins(engine, standins)
+    engine.docker("image", "prune", "--force", "--filter", f"label={TEST_LABEL}", capture=True)
+
+
+def project_leftovers(engine):
+    """Containers, networks and volumes of the test's project, and on a shared engine its images."""
+    project = f"label=com.docker.compose.project={PROJECT}"
+    found = [
+        f"{kind} {' '.join(ids)}"
+        for kind, command in {
+            "containers": ("ps", "--all", "--quiet", "--filter", project),
+            "networks": ("network", "ls", "--quiet", "--filter", project),
+            "volumes": ("volume", "ls", "--quiet", "--filter", project),
+        }.items()
+        if (ids := engine.docker(*command, capture=True).stdout.split())
+    ]
+    if not engine.owns_engine:
+        listing = (
+            "image",
+            "ls",
+            "--all",
+            "--filter",
+            f"label={TEST_LABEL}",
+            "--format",
+            "{{.ID}} {{.Repository}}:{{.Tag}}",
+        )
+        images = engine.docker(*listing, capture=True).stdout.strip()
+        if images:
+            found.append(f"images (docker image rm them):\n{images}")
+    return found
 
 
 def test_every_base_image_has_a_standin():
     assert named_base_images() == set(BASE_IMAGES)
+
+
+def test_the_test_builds_only_under_its_own_image_names(tmp_path):
+    """On a developer's engine the test must not overwrite, or later remove, the images `make up` built."""
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("DJANGO_SECRET_KEY=x\nPOSTGRES_PASSWORD=x\nREDIS_PASSWORD=x\n")
+    files = [argument for path in COMPOSE_FILES for argument in ("--file", str(path))]
+    rendered = subprocess.run(
+        [str(compose_binary()), *files, "--env-file", str(env_file), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    services = json.loads(rendered.stdout)["services"]
+    built = {name: service for name, service in services.items() if "build" in service}
+    assert set(built) == {"migrate", "gunicorn", "daphne", "nginx"}
+    assert {service["image"] for service in built.values()} == {APP_IMAGE, WEB_IMAGE}
+    assert all(service["build"]["labels"] == {TEST_LABEL: PROJECT} for service in built.values())
 
 
 def test_the_room_page_loads_through_nginx(stack):
@@ -176,9 +240,9 @@ def test_images_run_as_non_root(stack):
 
 
 def test_no_secret_is_baked_into_the_image(stack):
-    history = stack.engine.docker("history", "--no-trunc", "chatscale-app:local", capture=True).stdout
+    history = stack.engine.docker("history", "--no-trunc", APP_IMAGE, capture=True).stdout
     environment = stack.engine.docker(
-        "image", "inspect", "--format", "{{json .Config.Env}}", "chatscale-app:local", capture=True
+        "image", "inspect", "--format", "{{json .Config.Env}}", APP_IMAGE, capture=True
     ).stdout
     assert "SECRET_KEY" not in history + environment
     assert "PASSWORD" not in history + environment
