@@ -1,6 +1,6 @@
 """Django settings for chatscale, read from the environment (twelve-factor).
 
-Every variable is listed in the README. Production (DJANGO_DEBUG off, the default)
+Every variable is listed in docs/settings.md. Production (DJANGO_DEBUG off, the default)
 refuses to start without a real secret key and an explicit list of allowed hosts.
 """
 
@@ -180,11 +180,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.get_str("STATIC_ROOT", str(BASE_DIR / "public" / "static")))
 
-# nginx terminates client connections and sets X-Forwarded-Proto itself (it never passes the
-# client's value through), so trusting it here is safe behind nginx. It also means Django sees
-# https only when nginx itself is reached over TLS: behind an Ingress that ends TLS, Django sees
-# http, so the redirect below would loop and HSTS (sent on https responses only) never goes out.
-# There the Ingress redirects and sends HSTS itself (ingress-nginx does both by default).
+# nginx sets X-Forwarded-Proto itself: its own scheme, or what a trusted proxy in front of it
+# says (Kubernetes: the Ingress that ends TLS; nginx/http.conf). It never passes a client's
+# value through, so trusting it here is safe behind nginx, and the redirect and HSTS below
+# work where TLS ends at nginx or at the Ingress.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.get_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,4 +1,4 @@
-"""Gunicorn settings, from the environment (the README lists each variable)."""
+"""Gunicorn settings, from the environment (docs/settings.md lists each variable)."""
 
 from mysite import env
 
