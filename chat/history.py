@@ -19,36 +19,43 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-# Store and number atomically: two replicas appending at once still get distinct,
-# gapless ids, and a room whose bookkeeping vanished starts a new epoch with an empty
-# stream (never old entries under a new epoch).
-# KEYS: meta hash, stream. ARGV: candidate epoch, payload, max entries, lifetime in ms.
-APPEND_SCRIPT = """
+# A room whose bookkeeping vanished (or never existed) starts a new epoch with an empty
+# stream: never old entries under a new epoch. KEYS: meta hash, stream. ARGV[1]: candidate epoch.
+ENSURE_EPOCH = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
+local created = false
 if not epoch then
     epoch = ARGV[1]
+    created = true
     redis.call('DEL', KEYS[2])
     redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
 end
+"""
+
+# Store and number atomically: two replicas appending at once still get distinct, gapless
+# ids. ARGV: candidate epoch, payload, max entries, lifetime in ms.
+APPEND_SCRIPT = (
+    ENSURE_EPOCH
+    + """
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'd', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return {epoch, seq}
 """
+)
 
 # The room's epoch and last id, creating the epoch of an empty room so that a reader and
-# the next writer agree on it. KEYS: meta hash, stream. ARGV: candidate epoch, lifetime in ms.
-POSITION_SCRIPT = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-    epoch = ARGV[1]
-    redis.call('DEL', KEYS[2])
-    redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+# the next writer agree on it. ARGV: candidate epoch, lifetime in ms.
+POSITION_SCRIPT = (
+    ENSURE_EPOCH
+    + """
+if created then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return {epoch, tonumber(redis.call('HGET', KEYS[1], 'seq'))}
 """
+)
 
 
 @dataclass(frozen=True)

@@ -280,24 +280,14 @@ async def test_a_trusted_origin_may_open_a_socket(settings):
     await communicator.disconnect()
 
 
+# Every kind of bad frame is decoded in chat/frames.py and tested there (tests/unit/test_frames.py);
+# here, one of each error code shows that the consumer answers it and keeps the socket.
 @pytest.mark.parametrize(
     ("frame", "code", "explanation"),
     [
         ("not json", "invalid_json", "must be JSON"),
-        ("{'message': 'single quotes'}", "invalid_json", "must be JSON"),
         ("[1, 2]", "invalid_message", "JSON object"),
-        ("42", "invalid_message", "JSON object"),
-        ('"just text"', "invalid_message", "JSON object"),
-        ("null", "invalid_message", "JSON object"),
-        ("{}", "invalid_message", '"message" key'),
-        ('{"text": "hi"}', "invalid_message", '"message" key'),
-        ('{"message": null}', "invalid_message", "not null"),
         ('{"message": 5}', "invalid_message", "not a number"),
-        ('{"message": 1.5}', "invalid_message", "not a number"),
-        ('{"message": true}', "invalid_message", "not a boolean"),
-        ('{"message": ["hi"]}', "invalid_message", "not an array"),
-        ('{"message": {"text": "hi"}}', "invalid_message", "not an object"),
-        ('{"message": ""}', "invalid_message", "Empty"),
         ('{"message": "   \\n\\t "}', "invalid_message", "Empty"),
     ],
 )
