@@ -4,6 +4,13 @@ Wire contract (compatible with the Channels tutorial): clients send ``{"message"
 every member of the room, on any replica, receives ``{"type": "chat.message",
 "message": text, ...}``. Bad input is answered with ``{"type": "error", "code": ...,
 "error": human text}`` and the socket stays open. The frames themselves are chat/frames.py's.
+
+Every message is stored in the room's history (chat/history.py) before it is broadcast, and
+numbered there. A socket gets the room's messages strictly in order: on joining, the recent
+history (or, resuming, everything after the id it names), then live messages; a hole in the
+live stream is filled from the history, and what the history no longer holds is announced
+with a gap frame. When this replica loses Redis, chat/redis_watch.py closes the socket with
+CLOSE_RESUME and the client resumes, here or on another replica.
 """
 
 import logging
@@ -14,8 +21,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chat import frames, replica
-from chat.frames import ChatMessage, FrameError, Ping
+from chat.frames import ChatMessage, FrameError, Ping, Resume
+from chat.history import Replay, history_store
 from chat.ratelimit import TokenBucket
+from chat.redis_watch import redis_watch
 from chat.rooms import InvalidRoomName, group_name_for, normalize_room_name
 
 logger = logging.getLogger(__name__)
@@ -24,6 +33,9 @@ logger = logging.getLogger(__name__)
 CLOSE_INVALID_ROOM = 4400
 CLOSE_UNKNOWN_PATH = 4404
 CLOSE_LAYER_UNAVAILABLE = 4503
+# "Reconnect and resume": this replica lost Redis or is going away. 1012 (Service Restart)
+# would say the same, but Daphne's WebSocket library only sends 1000 and 3000-4999.
+CLOSE_RESUME = 4012
 CLOSE_POLICY_VIOLATION = 1008
 # Frames over the rate limit, back to back, before the socket is closed as a flood.
 MAX_REFUSED_IN_A_ROW = 500
@@ -37,9 +49,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """Joins the room's group on connect, broadcasts what clients send, leaves on disconnect."""
 
     group_name: str | None = None
+    # Where this socket is in the room's numbered history: its epoch, and the id of the last
+    # message it was sent (every message up to it was sent, in order).
+    epoch: str | None = None
+    last_seq: int = 0
 
     async def connect(self) -> None:
-        """Validate the room name, join its group, then accept the socket."""
+        """Validate the room name, join its group, accept, then send the history the client lacks."""
         try:
             self.room_name = normalize_room_name(self.scope["url_route"]["kwargs"]["room_name"])
         except InvalidRoomName as error:
@@ -49,23 +65,49 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_INVALID_ROOM)
             return
         group_name = group_name_for(self.room_name)
+        resume = frames.decode_resume(self.scope.get("query_string", b""))
         try:
+            # Join first, read the history second: a message sent in between arrives both
+            # ways, and the copy already sent is dropped (chat_message), never lost.
             await self.channel_layer.group_add(group_name, self.channel_name)
+            self.group_name = group_name
+            replay = await history_store().replay(
+                group_name,
+                resume.epoch if isinstance(resume, Resume) else None,
+                resume.after if isinstance(resume, Resume) else None,
+                settings.CHAT_HISTORY_ON_JOIN,
+            )
         except Exception:
-            logger.exception("could not join room %r: channel layer unavailable", self.room_name)
+            logger.exception("could not join room %r: Redis unavailable", self.room_name)
             await self.accept()
             await self.send_error("unavailable", "The chat service is temporarily unavailable; reconnecting.")
             await self.close(code=CLOSE_LAYER_UNAVAILABLE)
             return
-        self.group_name = group_name
         self.rate_limit = TokenBucket(settings.CHAT_RATE_LIMIT_PER_SECOND, settings.CHAT_RATE_LIMIT_BURST)
         self.ping_limit = TokenBucket(PING_RATE_PER_SECOND, PING_BURST)
         self.refused_in_a_row = 0
         self.last_limit_notice = float("-inf")
         await self.accept()
+        if isinstance(resume, FrameError):
+            await self.send_error(resume.code, resume.text)
+        await self.send_replay(replay)
+        watch = redis_watch()
+        if watch is not None:
+            watch.register(self)
+
+    async def send_replay(self, replay: Replay) -> None:
+        """Send the welcome frame and the history it announces; the socket is then at ``replay.last_id``."""
+        self.epoch = replay.epoch
+        await self.send(text_data=frames.welcome_frame(replay.epoch, replay.last_id, replay.gap, len(replay.messages)))
+        for message in replay.messages:
+            await self.send_delivery(frames.numbered(message, replay.epoch, message["seq"], replayed=True))
+        self.last_seq = replay.last_id
 
     async def disconnect(self, code: int) -> None:
-        """Leave the room's group; a failure here only delays cleanup until the group expires."""
+        """Leave the room's group (a failure here only leaves a subscription this replica drops later)."""
+        watch = redis_watch()
+        if watch is not None:
+            watch.unregister(self)
         if self.group_name is None:
             return
         try:
@@ -95,15 +137,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.broadcast(self.group_name, text)
 
     async def broadcast(self, group_name: str, text: str) -> None:
-        """Send a checked message to every member of the room, or tell the sender it was not sent."""
+        """Store a checked message in the room's history, then send it to every member.
+
+        A message that could not be stored is refused: the sender is told and may send it
+        again. One stored but not broadcast still reaches every member: the replica's Redis
+        watch makes the sockets resume, and they fetch it from the history.
+        """
         event = frames.chat_event(text, self.room_name, replica.shown_name())
         try:
-            await self.channel_layer.group_send(group_name, event)
+            stored = await history_store().append(group_name, event)
         except Exception:
-            logger.exception("group_send to %s failed", group_name)
+            logger.exception("could not store a message of %s", group_name)
             await self.send_error(
                 "unavailable", "The chat service is temporarily unavailable; your message was not sent."
             )
+            return
+        try:
+            await self.channel_layer.group_send(group_name, frames.numbered(event, stored.epoch, stored.id))
+        except Exception:
+            logger.exception("group_send to %s failed; members get message %s from history", group_name, stored.id)
 
     async def refuse_over_limit(self) -> None:
         """Drop a frame over the rate limit: say so at most once a second, close a relentless flood."""
@@ -122,7 +174,49 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
 
     async def chat_message(self, event: dict[str, Any]) -> None:
-        """Deliver a room message from the channel layer to this socket."""
+        """Deliver a room message from the channel layer, in order, each exactly once."""
+        epoch, seq = event.get("epoch"), event.get("seq")
+        if not isinstance(seq, int) or self.group_name is None:
+            return
+        if epoch != self.epoch:
+            # Redis lost the room and a new epoch began: what was said since our last
+            # message is unknowable. Say so, then continue from the new epoch's start.
+            await self.send(text_data=frames.gap_frame(str(epoch), 0))
+            self.epoch, self.last_seq = str(epoch), 0
+        if seq <= self.last_seq:
+            return  # already sent: from the history on join, or while filling a hole
+        if seq > self.last_seq + 1:
+            # Messages from different replicas can overtake each other on their way here;
+            # the history has the ones in between.
+            await self.catch_up()
+            if seq <= self.last_seq:
+                return
+        await self.send_delivery(event)
+        self.last_seq = seq
+
+    async def catch_up(self) -> None:
+        """Send every message the room's history holds after the last one this socket got."""
+        if self.group_name is None or self.epoch is None:
+            return
+        replay = await history_store().replay(self.group_name, self.epoch, self.last_seq, 0)
+        if replay.epoch != self.epoch:
+            await self.send(text_data=frames.gap_frame(replay.epoch, 0))
+            self.epoch, self.last_seq = replay.epoch, 0
+        elif replay.gap:
+            # The history was trimmed past our last message (more than it keeps were sent).
+            await self.send(text_data=frames.gap_frame(self.epoch, self.last_seq))
+        for message in replay.messages:
+            if message["seq"] > self.last_seq:
+                # Part of the live stream, only fetched from the history: not marked replayed.
+                await self.send_delivery(frames.numbered(message, replay.epoch, message["seq"]))
+                self.last_seq = message["seq"]
+
+    async def resume_elsewhere(self) -> None:
+        """Close this socket so that its client reconnects and resumes from the history."""
+        await self.close(code=CLOSE_RESUME)
+
+    async def send_delivery(self, event: dict[str, Any]) -> None:
+        """Send one numbered chat message to this socket."""
         await self.send(text_data=frames.delivery_frame(event, replica.shown_name()))
 
     async def send_error(self, code: str, text: str) -> None:

@@ -5,17 +5,20 @@ The consumer decides what to do with the result; the wire contract is in chat/co
 """
 
 import json
+import re
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 # JSON escaping can grow text up to six-fold (\uXXXX): a frame bigger than this for the
 # message limit cannot hold a valid message, and is refused before it is parsed.
 JSON_ESCAPE_GROWTH = 6
 JSON_OVERHEAD = 1024
 # The keys of a chat.message event that are passed on to the sockets of the room.
-DELIVERED_KEYS = ("type", "message", "room", "id", "sent_at", "from_replica")
+DELIVERED_KEYS = ("type", "message", "room", "id", "seq", "epoch", "sent_at", "from_replica", "replayed")
+# What a resuming client may send as its epoch (chat/history.py makes them shorter).
+EPOCH_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -105,18 +108,63 @@ def pong_frame(replica: str | None) -> str:
     return json.dumps(pong)
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a reconnecting client left off: its epoch and the id of the last message it has."""
+
+    epoch: str
+    after: int
+
+
+def decode_resume(query_string: bytes) -> Resume | None | FrameError:
+    """Read ``?epoch=E&after=N`` from a socket's URL: a Resume, None for a fresh join, or an error."""
+    try:
+        query = parse_qs(query_string.decode("ascii"), strict_parsing=False)
+    except UnicodeDecodeError:
+        query = {"epoch": ["\ufffd"]}
+    epoch, after = query.get("epoch", [None])[-1], query.get("after", [None])[-1]
+    if epoch is None and after is None:
+        return None
+    if epoch is None or after is None or not EPOCH_PATTERN.fullmatch(epoch) or not after.isdigit():
+        return FrameError(
+            "invalid_resume",
+            "To resume, connect with ?epoch=<epoch>&after=<last id> as the server sent them; "
+            "showing the recent messages instead.",
+        )
+    return Resume(epoch, int(after))
+
+
 def chat_event(text: str, room: str, replica: str | None) -> dict[str, Any]:
-    """The channel-layer event that carries one message to every member of the room."""
-    event: dict[str, Any] = {
-        "type": "chat.message",
-        "message": text,
-        "room": room,
-        "id": uuid.uuid4().hex,
-        "sent_at": time.time(),
-    }
+    """The channel-layer event that carries one message to every member of the room.
+
+    The history gives it its ``seq`` and ``epoch`` (see ``numbered``) before it is sent.
+    """
+    event: dict[str, Any] = {"type": "chat.message", "message": text, "room": room, "sent_at": time.time()}
     if replica is not None:
         event["from_replica"] = replica
     return event
+
+
+def numbered(event: dict[str, Any], epoch: str, seq: int, replayed: bool = False) -> dict[str, Any]:
+    """``event`` with its place in the room: ``seq`` (1, 2, ... within ``epoch``) and a unique ``id``."""
+    placed = {**event, "type": "chat.message", "epoch": epoch, "seq": seq, "id": f"{epoch}-{seq}"}
+    if replayed:
+        placed["replayed"] = True
+    return placed
+
+
+def welcome_frame(epoch: str, last_id: int, gap: bool, replaying: int) -> str:
+    """The first frame of a joined socket: the room's epoch and last id, and what follows.
+
+    ``replaying`` chat.message frames from the history come next, then live ones. ``gap``
+    says that messages the client asked for are gone: the page marks the spot.
+    """
+    return json.dumps({"type": "welcome", "epoch": epoch, "last_id": last_id, "gap": gap, "replaying": replaying})
+
+
+def gap_frame(epoch: str, after: int) -> str:
+    """Messages of ``epoch`` after id ``after`` (0: from its start) may be missing here."""
+    return json.dumps({"type": "gap", "epoch": epoch, "after": after})
 
 
 def delivery_frame(event: dict[str, Any], replica: str | None) -> str:

@@ -12,12 +12,19 @@ an epoch).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import weakref
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from redis.asyncio import Redis
+from django.conf import settings
+from django.utils.module_loading import import_string
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # A room whose bookkeeping vanished (or never existed) starts a new epoch with an empty
 # stream: never old entries under a new epoch. KEYS: meta hash, stream. ARGV[1]: candidate epoch.
@@ -136,6 +143,53 @@ class RoomHistory:
             message["seq"] = int(entry_id.split(b"-")[0])
             messages.append(message)
         return messages
+
+
+class HistoryStore(Protocol):
+    """What the consumer needs of a history: RoomHistory, or the unit tests' in-memory one."""
+
+    async def append(self, group: str, message: dict[str, Any]) -> Stored: ...
+
+    async def replay(self, group: str, epoch: str | None, after: int | None, recent: int) -> Replay: ...
+
+
+_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HistoryStore] = weakref.WeakKeyDictionary()
+
+
+def history_store() -> HistoryStore:
+    """The history store of the running event loop (one Redis pool per loop, as channels_redis does)."""
+    loop = asyncio.get_running_loop()
+    store = _stores.get(loop)
+    if store is None:
+        store = import_string(settings.CHAT_HISTORY_STORE)()
+        _stores[loop] = store
+    return store
+
+
+def redis_history() -> RoomHistory:
+    """The production store: the channel layer's Redis, bounded as the settings say."""
+    # Callers wait for a free connection rather than fail when many sockets write at once;
+    # a Redis that does not answer fails them within seconds, and the sender is told.
+    pool = BlockingConnectionPool.from_url(
+        settings.REDIS_URL,
+        max_connections=50,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        socket_keepalive=True,
+        health_check_interval=30,
+        # After Redis restarted, every pooled connection is dead: try once more on a fresh
+        # one. Only on a refused or cut connection, where the command most likely never ran;
+        # a timeout is not retried, since the message may have been stored.
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError],
+    )
+    return RoomHistory(
+        Redis(connection_pool=pool),
+        settings.CHANNEL_LAYER_PREFIX,
+        settings.CHAT_HISTORY_MAX_MESSAGES,
+        settings.CHAT_HISTORY_IDLE_SECONDS,
+    )
 
 
 def new_epoch() -> str:

@@ -93,7 +93,8 @@ class ChatUser(User):
             if frame.get("type") == "error":
                 record("error frame", time.time(), error=Exception(f"{frame.get('code')}: {frame.get('error')}"))
                 continue
-            if frame.get("type") != "chat.message":
+            if frame.get("type") != "chat.message" or frame.get("replayed"):
+                # Replayed history (sent before this user joined) is not a live delivery.
                 continue
             payload = json.loads(frame["message"])
             cross = payload["replica"] != self.replica

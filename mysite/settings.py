@@ -8,6 +8,9 @@ import socket
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from mysite import env
 
@@ -103,18 +106,11 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.parse_redis_url("REDIS_URL", env.get_str("REDIS_URL", "redis://127.0.0.1:6379/0"))
+# Every Redis key and channel of chatscale starts with this.
+CHANNEL_LAYER_PREFIX = env.get_str("CHANNEL_LAYER_PREFIX", "chatscale")
 
-# Group membership in Redis expires after CHANNEL_LAYER_GROUP_EXPIRY seconds even while the
-# socket stays open, after which that socket silently stops receiving room messages. Daphne
-# therefore closes sockets (and the browser reconnects, re-joining the group) before that.
-CHANNEL_LAYER_GROUP_EXPIRY = env.get_int("CHANNEL_LAYER_GROUP_EXPIRY", 86400, minimum=60)
+# Daphne closes every socket after this long; the page reconnects and resumes from history.
 DAPHNE_WEBSOCKET_TIMEOUT = env.get_int("DAPHNE_WEBSOCKET_TIMEOUT", 43200, minimum=60)
-if DAPHNE_WEBSOCKET_TIMEOUT >= CHANNEL_LAYER_GROUP_EXPIRY:
-    raise ImproperlyConfigured(
-        f"DAPHNE_WEBSOCKET_TIMEOUT ({DAPHNE_WEBSOCKET_TIMEOUT}s) must be shorter than "
-        f"CHANNEL_LAYER_GROUP_EXPIRY ({CHANNEL_LAYER_GROUP_EXPIRY}s); otherwise long-lived sockets "
-        "outlive their room membership and stop receiving messages."
-    )
 # The rest of Daphne's command line; deploy/runtime/run_daphne.py passes these on as flags.
 DAPHNE_BIND = env.get_str("DAPHNE_BIND", "0.0.0.0")  # noqa: S104 (a container's address; nginx is the edge)
 DAPHNE_PORT = env.get_int("DAPHNE_PORT", 8000, minimum=1, maximum=65535)
@@ -123,14 +119,20 @@ DAPHNE_PING_INTERVAL = env.get_int("DAPHNE_PING_INTERVAL", 20, minimum=1, maximu
 DAPHNE_PING_TIMEOUT = env.get_int("DAPHNE_PING_TIMEOUT", 30, minimum=1)
 DAPHNE_APPLICATION_CLOSE_TIMEOUT = env.get_int("DAPHNE_APPLICATION_CLOSE_TIMEOUT", 10, minimum=1)
 
-# channels_redis waits for messages with a blocking pop that returns after 5 s. redis-py 8
-# made socket_timeout default to 5 s, so an idle socket's pop timed out and Daphne closed it
-# with 1011 every 5 s (django/channels_redis#422). The read timeout must exceed the pop's.
+# Redis read timeout of the channel layer's connections. channels_redis's core layer waited
+# with 5 s blocking pops that redis-py 8's 5 s default cut short (django/channels_redis#422);
+# the pub/sub layer polls, but the floor stays so a slow Redis is not mistaken for a dead one.
 CHANNEL_LAYER_SOCKET_TIMEOUT = env.get_int("CHANNEL_LAYER_SOCKET_TIMEOUT", 15, minimum=6)
 
+# The pub/sub layer keeps each room's members in the memory of their own replica and
+# subscribes the replica to the room's Redis channel, so a Redis that loses its data (a
+# flush, a restart without persistence) leaves no room deaf: redis-py re-subscribes after
+# reconnecting. It has no per-socket capacity that drops messages silently; the consumer
+# bounds each socket's backlog itself. What a socket misses while it reconnects comes back
+# from the room's history (chat/history.py).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {
             "hosts": [
                 {
@@ -139,13 +141,13 @@ CHANNEL_LAYERS = {
                     "socket_connect_timeout": 5,
                     "socket_keepalive": True,
                     "health_check_interval": 30,
+                    # After a Redis restart the pooled connections are dead: one more try, on
+                    # a fresh connection, for a cut or refused connection only.
+                    "retry": Retry(NoBackoff(), 1),
+                    "retry_on_error": [RedisConnectionError],
                 }
             ],
-            "prefix": env.get_str("CHANNEL_LAYER_PREFIX", "chatscale"),
-            # Messages a slow client has not read yet; beyond this, channels_redis drops them.
-            "capacity": env.get_int("CHANNEL_LAYER_CAPACITY", 1000, minimum=10),
-            "expiry": env.get_int("CHANNEL_LAYER_EXPIRY", 60, minimum=5),
-            "group_expiry": CHANNEL_LAYER_GROUP_EXPIRY,
+            "prefix": CHANNEL_LAYER_PREFIX,
         },
     }
 }
@@ -156,6 +158,25 @@ CHAT_MESSAGE_MAX_LENGTH = env.get_int("CHAT_MESSAGE_MAX_LENGTH", 2000, minimum=1
 # Token bucket per connection: a sustained rate and a burst allowance.
 CHAT_RATE_LIMIT_PER_SECOND = env.get_int("CHAT_RATE_LIMIT_PER_SECOND", 10, minimum=1)
 CHAT_RATE_LIMIT_BURST = env.get_int("CHAT_RATE_LIMIT_BURST", 30, minimum=1)
+# Each room's history in Redis (chat/history.py): at most this many messages, forgotten
+# after this many seconds without a new one. A client that was away longer, or missed more,
+# is told that some messages are missing.
+CHAT_HISTORY_MAX_MESSAGES = env.get_int("CHAT_HISTORY_MAX_MESSAGES", 500, minimum=1, maximum=100_000)
+CHAT_HISTORY_IDLE_SECONDS = env.get_int("CHAT_HISTORY_IDLE_SECONDS", 86400, minimum=60)
+# How many of the latest messages a newly joined page shows.
+CHAT_HISTORY_ON_JOIN = env.get_int("CHAT_HISTORY_ON_JOIN", 50, minimum=0, maximum=1000)
+if CHAT_HISTORY_ON_JOIN > CHAT_HISTORY_MAX_MESSAGES:
+    raise ImproperlyConfigured(
+        f"CHAT_HISTORY_ON_JOIN ({CHAT_HISTORY_ON_JOIN}) is more than the history keeps "
+        f"(CHAT_HISTORY_MAX_MESSAGES={CHAT_HISTORY_MAX_MESSAGES}); lower it or keep more history."
+    )
+# Where the history lives: a factory returning a chat.history.RoomHistory-like store for the
+# running event loop. Unit tests swap in an in-memory one.
+CHAT_HISTORY_STORE = "chat.history.redis_history"
+# How often, in seconds, each Daphne replica checks that Redis still has its state; when it
+# was lost (unreachable, restarted, flushed) the replica closes its sockets so that they
+# resume from history (chat/redis_watch.py). 0 turns the check off (unit tests).
+CHAT_REDIS_WATCH_INTERVAL = env.get_int("CHAT_REDIS_WATCH_INTERVAL", 1, minimum=1, maximum=60)
 
 # The replica's name, shown in X-Replica headers, in chat frames and in Daphne's Server
 # header (chat/replica.py says where); off hides the topology. CHATSCALE_REPLICA_HEADER is

@@ -134,13 +134,18 @@ class ChatClient:
     """A WebSocket chat client with a reader thread, like a browser tab.
 
     The thread answers pings (websocket-client replies to a ping only while reading),
-    counts them, and queues every text frame as decoded JSON.
+    counts them, and queues every text frame as decoded JSON, except the welcome frame and
+    the history it announces, which it keeps in ``welcome`` and ``replayed``.
     """
 
-    def __init__(self, ws_base, room_name, timeout=10, headers=None):
+    def __init__(self, ws_base, room_name, timeout=10, headers=None, resume=None):
         self.room_name = room_name
+        self.welcome = None
+        self.welcomed = threading.Event()
+        self.replayed = []
+        query = f"?epoch={resume[0]}&after={resume[1]}" if resume else ""
         self.socket = websocket.create_connection(
-            ws_base + room_path(room_name),
+            ws_base + room_path(room_name) + query,
             timeout=timeout,
             origin=ws_base.replace("ws://", "http://"),
             header=headers or [],
@@ -164,7 +169,13 @@ class ChatClient:
                     decoded = json.loads(frame.data.decode())
                     # Stamped on arrival, so latency figures do not depend on when a test reads.
                     decoded["_received_at"] = time.perf_counter()
-                    self.frames.put(decoded)
+                    if decoded.get("type") == "welcome":
+                        self.welcome = decoded
+                        self.welcomed.set()
+                    elif decoded.get("replayed"):
+                        self.replayed.append(decoded)
+                    else:
+                        self.frames.put(decoded)
                 elif opcode == websocket.ABNF.OPCODE_CLOSE:
                     if len(frame.data) >= 2:
                         self.close_code = int.from_bytes(frame.data[:2], "big")

@@ -13,6 +13,9 @@ from channels.testing import WebsocketCommunicator
 
 from chat import consumers
 from chat.consumers import CLOSE_INVALID_ROOM, CLOSE_LAYER_UNAVAILABLE
+from chat.frames import numbered
+from chat.history import history_store
+from chat.rooms import group_name_for
 from mysite.asgi import application
 
 REPLICA = "unit-test-replica"
@@ -61,18 +64,26 @@ def socket_path(room):
     return "/ws/chat/" + quote(room, safe="!'()*") + "/"
 
 
-def communicator_for(room, headers=ALLOWED_ORIGIN):
-    return WebsocketCommunicator(application, socket_path(room), headers=list(headers))
+def communicator_for(room, headers=ALLOWED_ORIGIN, query=""):
+    return WebsocketCommunicator(application, socket_path(room) + query, headers=list(headers))
+
+
+async def joined(communicator):
+    """Read the welcome frame and the history it announces; keep them on the communicator."""
+    communicator.welcome = await communicator.receive_json_from()
+    assert communicator.welcome["type"] == "welcome", communicator.welcome
+    communicator.replayed = [await communicator.receive_json_from() for _ in range(communicator.welcome["replaying"])]
+    return communicator
 
 
 @contextlib.asynccontextmanager
-async def member_of(room):
-    """An open socket in ``room``, closed again at the end."""
-    communicator = communicator_for(room)
+async def member_of(room, query=""):
+    """An open socket in ``room`` that has read its welcome and history, closed again at the end."""
+    communicator = communicator_for(room, query=query)
     connected, _ = await communicator.connect()
     assert connected, f"could not join {room!r}"
     try:
-        yield communicator
+        yield await joined(communicator)
     finally:
         await communicator.disconnect()
 
@@ -116,7 +127,8 @@ async def test_every_member_of_a_room_receives_a_message():
     assert to_bob["type"] == "chat.message"
     assert to_bob["message"] == "hello, room"
     assert to_bob["room"] == "lobby"
-    assert len(to_bob["id"]) == 32 and int(to_bob["id"], 16) >= 0
+    assert (to_bob["epoch"], to_bob["seq"]) == (bob.welcome["epoch"], 1)
+    assert to_bob["id"] == f"{bob.welcome['epoch']}-1"
     assert before - 1 <= to_bob["sent_at"] <= time.time() + 1
     assert to_bob["from_replica"] == REPLICA
     assert to_bob["to_replica"] == REPLICA
@@ -475,13 +487,23 @@ async def test_the_rate_limit_is_per_connection(frozen_rate_limit):
     ]
 
 
-async def test_a_failed_broadcast_is_reported_and_the_socket_stays_open():
-    use_layer(GroupSendFails())
+async def test_a_message_that_cannot_be_stored_is_refused_and_the_socket_stays_open():
     async with member_of("lobby") as alice:
+        history_store().fail = True
         await say(alice, "into the void")
         assert "not sent" in await assert_error(alice, "unavailable")
         await alice.send_json_to({"type": "ping"})
         assert (await alice.receive_json_from())["type"] == "pong"
+
+
+async def test_a_stored_message_whose_broadcast_failed_is_not_lost():
+    use_layer(GroupSendFails())
+    async with member_of("lobby") as alice:
+        await say(alice, "stored, not broadcast")
+        # No error: the message is in the history, where every member's resume finds it.
+        assert await alice.receive_nothing(timeout=0.2)
+    async with member_of("lobby") as later:
+        assert [frame["message"] for frame in later.replayed] == ["stored, not broadcast"]
 
 
 async def test_a_room_that_cannot_be_joined_is_reported_then_closed():
@@ -514,3 +536,83 @@ async def test_leaving_survives_a_channel_layer_failure(caplog):
     assert warnings, "a failed leave must be logged"
     assert "could not leave group chat.lobby." in warnings[0].getMessage()
     assert "it expires by itself" in warnings[0].getMessage()
+
+
+# History, ids and resume. Every message is numbered in its room's history; a socket gets
+# them in order, each once, and is told plainly when some are gone.
+
+
+async def test_a_late_joiner_sees_the_recent_history(settings):
+    settings.CHAT_HISTORY_ON_JOIN = 3
+    async with member_of("lobby") as alice:
+        for n in range(1, 6):
+            await say(alice, f"message {n}")
+            await alice.receive_json_from()
+    async with member_of("lobby") as late:
+        assert (late.welcome["last_id"], late.welcome["gap"], late.welcome["replaying"]) == (5, False, 3)
+        assert [(f["seq"], f["message"], f["replayed"]) for f in late.replayed] == [
+            (3, "message 3", True),
+            (4, "message 4", True),
+            (5, "message 5", True),
+        ]
+
+
+async def test_a_resuming_client_gets_exactly_what_it_missed():
+    async with member_of("lobby") as alice:
+        for n in range(1, 5):
+            await say(alice, f"message {n}")
+            await alice.receive_json_from()
+        epoch = alice.welcome["epoch"]
+    async with member_of("lobby", query=f"?epoch={epoch}&after=2") as back:
+        assert (back.welcome["epoch"], back.welcome["gap"]) == (epoch, False)
+        assert [f["seq"] for f in back.replayed] == [3, 4]
+        await say(back, "and now live")
+        assert (await back.receive_json_from())["seq"] == 5
+
+
+async def test_a_client_from_a_lost_epoch_is_told_of_the_gap():
+    async with member_of("lobby") as alice:
+        await say(alice, "before the loss")
+        await alice.receive_json_from()
+        old_epoch = alice.welcome["epoch"]
+    history_store().forget()
+    async with member_of("lobby", query=f"?epoch={old_epoch}&after=1") as back:
+        assert back.welcome["gap"] is True and back.welcome["epoch"] != old_epoch
+
+
+async def test_a_bad_resume_is_explained_and_the_recent_history_is_shown():
+    async with member_of("lobby") as alice:
+        await say(alice, "hello")
+        await alice.receive_json_from()
+    communicator = communicator_for("lobby", query="?epoch=%3Cscript%3E&after=-1")
+    connected, _ = await communicator.connect()
+    assert connected
+    assert "?epoch=" in await assert_error(communicator, "invalid_resume")
+    await joined(communicator)
+    assert [f["message"] for f in communicator.replayed] == ["hello"]
+    await communicator.disconnect()
+
+
+async def test_messages_that_overtook_each_other_are_delivered_in_order_each_once(channel_layer):
+    async with member_of("lobby") as bob:
+        group, store = group_name_for("lobby"), history_store()
+        first = await store.append(group, {"type": "chat.message", "message": "first", "room": "lobby"})
+        second = await store.append(group, {"type": "chat.message", "message": "second", "room": "lobby"})
+        # The second broadcast arrives before the first: the hole is filled from history.
+        await channel_layer.group_send(group, numbered({"message": "second"}, second.epoch, second.id))
+        await channel_layer.group_send(group, numbered({"message": "first"}, first.epoch, first.id))
+        frames = [await bob.receive_json_from(), await bob.receive_json_from()]
+        assert [(f["seq"], f["message"]) for f in frames] == [(1, "first"), (2, "second")]
+        assert await bob.receive_nothing(timeout=0.2), "the late copy of the first message was dropped"
+
+
+async def test_a_new_epoch_in_the_live_stream_is_announced_as_a_gap(channel_layer):
+    async with member_of("lobby") as bob:
+        old_epoch = bob.welcome["epoch"]
+        history_store().forget()
+        group = group_name_for("lobby")
+        stored = await history_store().append(group, {"type": "chat.message", "message": "after", "room": "lobby"})
+        await channel_layer.group_send(group, numbered({"message": "after"}, stored.epoch, stored.id))
+        gap = await bob.receive_json_from()
+        assert gap == {"type": "gap", "epoch": stored.epoch, "after": 0} and stored.epoch != old_epoch
+        assert (await bob.receive_json_from())["message"] == "after"

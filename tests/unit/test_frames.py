@@ -127,14 +127,49 @@ def test_a_pong_names_the_replica_only_when_it_is_shown():
     assert json.loads(frames.pong_frame(None)) == {"type": "pong"}
 
 
-def test_a_chat_event_carries_the_message_an_id_and_the_time():
+def test_a_chat_event_carries_the_message_and_the_time_and_gets_its_id_from_the_history():
     before = time.time()
     event = frames.chat_event("hi", "lobby", "daphne-1")
     assert event["type"] == "chat.message"
     assert (event["message"], event["room"], event["from_replica"]) == ("hi", "lobby", "daphne-1")
-    assert len(event["id"]) == 32 and int(event["id"], 16) >= 0
     assert before <= event["sent_at"] <= time.time()
-    assert frames.chat_event("hi", "lobby", None)["id"] != event["id"]
+    placed = frames.numbered(event, "Ep0ch", 7)
+    assert (placed["epoch"], placed["seq"], placed["id"]) == ("Ep0ch", 7, "Ep0ch-7")
+    assert "replayed" not in placed
+    assert frames.numbered(event, "Ep0ch", 7, replayed=True)["replayed"] is True
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (b"", None),
+        (b"epoch=Ab_-9&after=12", frames.Resume("Ab_-9", 12)),
+        (b"after=0&epoch=x", frames.Resume("x", 0)),
+    ],
+)
+def test_a_resume_is_read_from_the_query_string(query, expected):
+    assert frames.decode_resume(query) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"epoch=x", b"after=3", b"epoch=x&after=-1", b"epoch=x&after=1.5", b"epoch=%3Cb%3E&after=1", b"epoch=&after=1"],
+)
+def test_a_bad_resume_is_an_error_that_says_what_to_send(query):
+    error = frames.decode_resume(query)
+    assert isinstance(error, frames.FrameError) and error.code == "invalid_resume"
+    assert "?epoch=" in error.text
+
+
+def test_the_welcome_and_gap_frames():
+    assert json.loads(frames.welcome_frame("E", 9, True, 3)) == {
+        "type": "welcome",
+        "epoch": "E",
+        "last_id": 9,
+        "gap": True,
+        "replaying": 3,
+    }
+    assert json.loads(frames.gap_frame("E", 4)) == {"type": "gap", "epoch": "E", "after": 4}
 
 
 def test_a_chat_event_without_a_shown_replica_names_none():
@@ -149,5 +184,13 @@ def test_a_delivered_frame_keeps_every_event_key_and_adds_the_receiving_replica(
 
 
 def test_a_delivered_frame_passes_on_only_the_wire_keys():
-    event = {**frames.chat_event("hi", "lobby", None), "internal": "not for clients"}
-    assert set(json.loads(frames.delivery_frame(event, None))) == {"type", "message", "room", "id", "sent_at"}
+    event = {**frames.numbered(frames.chat_event("hi", "lobby", None), "E", 1), "internal": "not for clients"}
+    assert set(json.loads(frames.delivery_frame(event, None))) == {
+        "type",
+        "message",
+        "room",
+        "id",
+        "seq",
+        "epoch",
+        "sent_at",
+    }

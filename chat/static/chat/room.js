@@ -1,5 +1,6 @@
-// Room page: one WebSocket that reconnects by itself (exponential backoff with jitter),
-// a heartbeat that notices dead connections, and a log that shows messages as plain text.
+// Room page: one WebSocket that reconnects by itself (exponential backoff with jitter) and
+// resumes where it left off, a heartbeat that notices dead connections, and a log that
+// shows messages as plain text, each once and in order, with a marker where some are missing.
 (function () {
     "use strict";
     const roomName = JSON.parse(document.getElementById("room-name").textContent);
@@ -22,10 +23,16 @@
     let socket = null;
     let attempts = 0;
     let pendingText = ""; // the last message sent and not yet seen coming back
+    // Where this page is in the room's history: the server numbers messages 1, 2, 3, ...
+    // within an epoch; every message up to lastId has been shown.
+    let epoch = null;
+    let lastId = 0;
+    let replayLeft = 0; // history messages still to come after a welcome
 
     function socketUrl() {
         const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-        return `${scheme}//${window.location.host}/ws/chat/${encodeURIComponent(roomName)}/`;
+        const resume = epoch ? `?epoch=${encodeURIComponent(epoch)}&after=${lastId}` : "";
+        return `${scheme}//${window.location.host}/ws/chat/${encodeURIComponent(roomName)}/${resume}`;
     }
 
     function setStatus(state, text) {
@@ -45,6 +52,23 @@
         const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
         log.value += line + "\n";
         if (atBottom) log.scrollTop = log.scrollHeight;
+    }
+
+    function markGap() {
+        // Some messages were lost for good (Redis lost them, or they are older than the
+        // history keeps): say so where they would have been, never pretend otherwise.
+        append("— some messages may be missing here —");
+        document.body.dataset.gaps = String(Number(document.body.dataset.gaps || 0) + 1);
+    }
+
+    function replayDone() {
+        // The history since our last message has arrived. A message we sent that is not in
+        // it never reached the server (the socket died first): give it back, never lose it.
+        if (pendingText && input.value === "") {
+            input.value = pendingText;
+            showError("Your last message may not have been sent; it is back in the box.");
+        }
+        pendingText = "";
     }
 
     function timeOf(seconds) {
@@ -114,9 +138,26 @@
                     input.value = pendingText;
                     pendingText = "";
                 }
+            } else if (frame.type === "welcome") {
+                if (frame.gap) markGap();
+                if (frame.epoch !== epoch) lastId = 0;
+                epoch = frame.epoch;
+                replayLeft = frame.replaying;
+                if (replayLeft === 0) replayDone();
+            } else if (frame.type === "gap") {
+                markGap();
+                if (frame.epoch !== epoch) lastId = 0;
+                epoch = frame.epoch;
             } else if (typeof frame.message === "string") {
+                if (typeof frame.seq === "number") {
+                    if (frame.epoch === epoch && frame.seq <= lastId) return; // already shown
+                    epoch = frame.epoch;
+                    lastId = frame.seq;
+                }
                 if (frame.message === pendingText) pendingText = "";
                 append(`${timeOf(frame.sent_at)}  ${frame.message}`);
+                document.body.dataset.lastId = String(lastId);
+                if (frame.replayed && --replayLeft === 0) replayDone();
             }
         };
         ws.onclose = (event) => {

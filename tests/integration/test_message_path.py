@@ -1,0 +1,172 @@
+"""The message path under faults, on real native clusters: every member's ledger against what was sent.
+
+Drop the connection, never the message: after a replica dies or Redis loses its state, each
+member resumes and ends with every message of the room exactly once, in order, or has been
+told plainly that some are missing.
+"""
+
+import os
+import random
+import signal
+import statistics
+import threading
+import time
+
+import redis
+
+from tests.support.cluster import ChatClient, clients_on_distinct_replicas, close_all, unique
+from tests.support.members import ResumingMember, wait_until
+
+
+def redis_of(cluster):
+    return redis.Redis(host="127.0.0.1", port=cluster.process("redis")["port"], socket_timeout=5)
+
+
+def members_on_every_replica(cluster, room, per_replica):
+    """Resuming members, ``per_replica`` of them on each replica (nginx picks; extras are closed)."""
+    members, counts = [], {}
+    for attempt in range(per_replica * len(cluster.replica_names()) * 6):
+        member = ResumingMember(cluster.ws_url, room, name=f"m{attempt}")
+        replica = member.replicas[0]
+        if counts.get(replica, 0) < per_replica:
+            counts[replica] = counts.get(replica, 0) + 1
+            members.append(member)
+        else:
+            member.close()
+        if sum(counts.values()) == per_replica * len(cluster.replica_names()):
+            return members
+    raise AssertionError(f"could not spread members over the replicas: {counts}")
+
+
+def assert_every_member_has(members, texts):
+    """Each member received exactly ``texts``, in order, with no duplicate, hole or gap."""
+    for member in members:
+        assert member.duplicates == [], f"{member.name}: duplicates {member.duplicates}"
+        assert member.holes == [], f"{member.name}: holes in the numbering {member.holes}"
+        assert member.gaps == [], f"{member.name}: gaps announced {member.gaps}"
+        got = member.texts()
+        missing = [text for text in texts if text not in got]
+        assert got == texts, f"{member.name} on {member.replicas}: {len(missing)} missing, e.g. {missing[:3]}"
+
+
+def test_a_late_joiner_sees_the_history_on_another_replica(cluster):
+    room = unique("history")
+    first, later_replica = clients_on_distinct_replicas(cluster.ws_url, room, 2)
+    later_replica.close()
+    try:
+        texts = [unique("early") for _ in range(3)]
+        for text in texts:
+            first.send(text)
+            first.wait_for_message(text)
+        late = ChatClient(cluster.ws_url, room)
+        assert late.welcomed.wait(5)
+        assert wait_until(lambda: len(late.replayed) == 3, 5), late.replayed
+        assert [frame["message"] for frame in late.replayed] == texts
+        assert [frame["seq"] for frame in late.replayed] == [1, 2, 3]
+        assert late.welcome["last_id"] == 3 and late.welcome["gap"] is False
+        late.close()
+    finally:
+        first.close()
+
+
+def test_a_killed_replica_loses_no_message(own_cluster):
+    """SIGKILL a replica while the room talks: its members resume elsewhere and miss nothing."""
+    room = unique("kill")
+    members = members_on_every_replica(own_cluster, room, 2)
+    victim = "daphne-2"
+    sent, stop = [], threading.Event()
+
+    def talk():
+        # Members take turns at about 40 messages a second; one whose socket is down waits.
+        for index in range(240):
+            if stop.is_set():
+                return
+            text = f"{room}-{index}"
+            speaker = random.choice(members)  # noqa: S311 (spreading load)
+            if speaker.send(text):
+                sent.append(text)
+            time.sleep(0.025)
+
+    try:
+        talker = threading.Thread(target=talk)
+        talker.start()
+        time.sleep(2)
+        os.kill(own_cluster.process(victim)["pid"], signal.SIGKILL)
+        talker.join(timeout=60)
+        stop.set()
+        settled = wait_until(lambda: not any(m.unaccounted() for m in members), 20)
+        assert settled, [(m.name, m.unaccounted()) for m in members]
+        # A send into a socket that was dying may never have reached the server: the member
+        # is given it back, as the page does. Everything the room accepted must be everywhere.
+        accepted = members[0].texts()
+        given_back = [text for m in members for text in m.given_back]
+        refused = [text for m in members for text in m.refused]
+        assert sorted(accepted + given_back + refused) == sorted(sent), "a message was lost without a word"
+        assert_every_member_has(members, accepted)
+        moved = [m for m in members if victim in m.replicas]
+        assert moved and all(m.replicas[-1] != victim and m.reconnect_seconds for m in moved)
+        waits = sorted(seconds for m in moved for seconds in m.reconnect_seconds)
+        print(
+            f"\nreplica kill: {len(sent)} sent, {len(accepted)} accepted, {len(given_back)} given back, "
+            f"{len(refused)} refused, {len(members)} members, "
+            f"{len(moved)} resumed; reconnect p50 {statistics.median(waits) * 1000:.0f} ms, "
+            f"max {waits[-1] * 1000:.0f} ms"
+        )
+    finally:
+        stop.set()
+        for member in members:
+            member.close()
+
+
+def test_a_redis_flush_is_announced_and_delivery_comes_back(cluster):
+    """FLUSHALL: the history is gone (a new epoch, a gap is shown) and the room works again within seconds."""
+    room = unique("flush")
+    members = members_on_every_replica(cluster, room, 1)
+    try:
+        before = unique("before")
+        members[0].send(before)
+        assert wait_until(lambda: all(before in m.texts() for m in members), 5)
+        old_epoch = members[0].epoch
+        redis_of(cluster).flushall()
+        flushed_at = time.monotonic()
+        # Every member hears of the loss, from its replica's watch, and moves to the new epoch.
+        assert wait_until(lambda: all(m.gaps for m in members), 10), [m.gaps for m in members]
+        after = unique("after")
+        assert wait_until(lambda: members[1].send(after), 5)
+        assert wait_until(lambda: all(after in m.texts() for m in members), 10), [m.texts() for m in members]
+        recovered = time.monotonic() - flushed_at
+        for member in members:
+            assert member.epoch != old_epoch and member.duplicates == [] and member.holes == []
+        print(f"\nredis flush: delivery back on every replica within {recovered:.1f} s")
+        assert recovered < 10
+    finally:
+        for member in members:
+            member.close()
+
+
+def test_a_redis_restart_loses_no_message_after_it(cluster):
+    """A restart without persistence, simulated: flush, then cut every connection (pub/sub too)."""
+    room = unique("restart")
+    members = members_on_every_replica(cluster, room, 1)
+    try:
+        client = redis_of(cluster)
+        client.flushall()
+        client.client_kill_filter(_type="pubsub")
+        client.client_kill_filter(_type="normal", skipme=True)
+        restarted_at = time.monotonic()
+        # Members speak right away, while their replicas are closing their sockets: a text
+        # given back is sent again, as a person would.
+        texts = [unique("after-restart") for _ in range(5)]
+        for index, text in enumerate(texts):
+            members[index % len(members)].say(text)
+        assert wait_until(lambda: all(set(texts) <= set(m.texts()) for m in members), 10), [m.texts() for m in members]
+        elapsed = time.monotonic() - restarted_at
+        for member in members:
+            assert [t for t in member.texts(member.epoch) if t in texts] == texts, member.name
+            assert member.duplicates == [] and member.holes == []
+        given_back = sum(len(m.given_back) for m in members)
+        print(f"\nredis restart: 5 of 5 delivered everywhere ({given_back} given back and resent) in {elapsed:.1f} s")
+    finally:
+        close_all([m.client for m in members])
+        for member in members:
+            member.close()
