@@ -36,7 +36,9 @@ CLOSE_LAYER_UNAVAILABLE = 4503
 # "Reconnect and resume": this replica lost Redis or is going away. 1012 (Service Restart)
 # would say the same, but Daphne's WebSocket library only sends 1000 and 3000-4999.
 CLOSE_RESUME = 4012
-CLOSE_POLICY_VIOLATION = 1008
+# A flood. 1008 (Policy Violation) would say it, but Daphne's WebSocket library refuses to
+# send any code but 1000 and 3000-4999: the 1008 close raised inside Daphne instead.
+CLOSE_POLICY_VIOLATION = 4008
 # Frames over the rate limit, back to back, before the socket is closed as a flood.
 MAX_REFUSED_IN_A_ROW = 500
 # Heartbeats have a bucket of their own so that a burst of chat never starves them (the

@@ -118,6 +118,10 @@ DAPHNE_PORT = env.get_int("DAPHNE_PORT", 8000, minimum=1, maximum=65535)
 DAPHNE_PING_INTERVAL = env.get_int("DAPHNE_PING_INTERVAL", 20, minimum=1, maximum=299)
 DAPHNE_PING_TIMEOUT = env.get_int("DAPHNE_PING_TIMEOUT", 30, minimum=1)
 DAPHNE_APPLICATION_CLOSE_TIMEOUT = env.get_int("DAPHNE_APPLICATION_CLOSE_TIMEOUT", 10, minimum=1)
+# On SIGTERM, a replica closes its sockets for resume spread over this many seconds, then
+# stops (deploy/runtime/run_daphne.py). Orchestrators must wait longer than this after
+# SIGTERM: compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
+DAPHNE_DRAIN_SECONDS = env.get_int("DAPHNE_DRAIN_SECONDS", 5, minimum=0, maximum=120)
 
 # Redis read timeout of the channel layer's connections. channels_redis's core layer waited
 # with 5 s blocking pops that redis-py 8's 5 s default cut short (django/channels_redis#422);

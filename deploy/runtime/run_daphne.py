@@ -4,16 +4,32 @@
 
 Every DAPHNE_* variable is parsed and checked once, by the settings module; this only turns
 the settings into Daphne's command line, so a bad value stops it with the settings' message.
+
+On SIGTERM the replica drains instead of dropping everything at once: it stops listening
+(new sockets go to other replicas), closes its open sockets with CLOSE_RESUME spread over
+DAPHNE_DRAIN_SECONDS so that their clients resume elsewhere without a stampede, then stops.
 """
 
+import logging
 import os
+import signal
 import sys
+from types import FrameType
+from typing import Any
 
 from daphne.cli import CommandLineInterface
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from twisted.internet import reactor as twisted_reactor
 
 from chat import replica
+
+logger = logging.getLogger("chatscale.drain")
+# Daphne installed Twisted's asyncio reactor when daphne.server was imported; Twisted's
+# annotations describe the module, not the reactor in it.
+reactor: Any = twisted_reactor
 
 ASGI_APPLICATION = "mysite.asgi:application"
 
@@ -41,6 +57,59 @@ def daphne_argv() -> list[str]:
     ]
 
 
+class DrainingServer(Server):
+    """Daphne's server, with a SIGTERM that drains the replica's sockets before it stops."""
+
+    def run(self) -> None:
+        """Run as Daphne does, taking over SIGTERM once the reactor runs (Twisted installs its own first)."""
+        self.ports: list[Any] = []
+        self.draining = False
+        reactor.callWhenRunning(signal.signal, signal.SIGTERM, self.on_sigterm)
+        super().run()
+
+    def listen_success(self, port: Any) -> None:
+        """Keep the listening port, to stop accepting sockets when draining."""
+        self.ports.append(port)
+        super().listen_success(port)
+
+    def on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        """Start draining from the reactor's thread; a second SIGTERM stops at once."""
+        if self.draining:
+            reactor.callFromThread(reactor.stop)
+            return
+        self.draining = True
+        reactor.callFromThread(self.drain)
+
+    def drain(self) -> None:
+        """Stop listening, close every open socket for resume, spread over the drain time, then stop."""
+        for port in self.ports:
+            port.stopListening()
+        sockets = [
+            protocol
+            for protocol in list(self.connections)
+            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN
+        ]
+        seconds = settings.DAPHNE_DRAIN_SECONDS
+        logger.warning("SIGTERM: draining %d socket(s) over %s s, then stopping", len(sockets), seconds)
+        for index, protocol in enumerate(sockets):
+            reactor.callLater(seconds * index / max(len(sockets), 1), close_for_resume, protocol)
+        reactor.callLater(seconds + 0.5, reactor.stop)
+
+
+def close_for_resume(protocol: Any) -> None:
+    """Close one socket with CLOSE_RESUME: its client reconnects and resumes on another replica."""
+    from chat.consumers import CLOSE_RESUME  # the app's module, loaded by now with Django
+
+    if protocol.state == protocol.STATE_OPEN:
+        protocol.sendClose(code=CLOSE_RESUME, reason="This server is restarting; resuming elsewhere.")
+
+
+class DrainingCommandLineInterface(CommandLineInterface):
+    """Daphne's command line, running the draining server."""
+
+    server_class = DrainingServer
+
+
 def main() -> None:
     """Start Daphne in the foreground, or exit with the settings' error."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
@@ -48,7 +117,7 @@ def main() -> None:
         argv = daphne_argv()
     except ImproperlyConfigured as error:
         sys.exit(f"cannot start Daphne: {error}")
-    CommandLineInterface().run(argv)
+    DrainingCommandLineInterface().run(argv)
 
 
 if __name__ == "__main__":

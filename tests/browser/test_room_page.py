@@ -7,6 +7,7 @@ import tempfile
 import urllib.parse
 
 import pytest
+import redis
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -137,6 +138,10 @@ def test_page_reconnects_after_its_replica_dies(own_cluster, browser):
 
     browser.execute_script("delete document.body.dataset.replica")
     os.kill(own_cluster.process(second_replica)["pid"], signal.SIGKILL)
+    # Said while the second tab is away: it must arrive once the tab has resumed.
+    browser.switch_to.window(first_tab)
+    send_from_tab(browser, "said while you were away")
+    browser.switch_to.window(second_tab)
     status = lambda d: d.find_element(By.ID, "connection-status").text  # noqa: E731
     wait(
         browser,
@@ -146,8 +151,30 @@ def test_page_reconnects_after_its_replica_dies(own_cluster, browser):
     wait(browser, lambda d: status(d) == "Connected", timeout=30, message="the page did not reconnect")
     new_replica = replica_of(browser)
     assert new_replica != second_replica
+    wait(browser, lambda d: "said while you were away" in log_text(d), message="the resumed tab missed a message")
+    assert log_text(browser).count("said while you were away") == 1
+    assert "missing" not in log_text(browser), "a resume that lost nothing showed a gap"
 
     browser.switch_to.window(first_tab)
     send_from_tab(browser, "still here after the replica died")
     browser.switch_to.window(second_tab)
     wait(browser, lambda d: "still here after the replica died" in log_text(d))
+
+
+def test_history_on_join_and_a_gap_marker_after_redis_lost_it(own_cluster, browser):
+    room_url = own_cluster.url + "/chat/history/"
+    browser.get(room_url)
+    first_tab, first_replica = browser.current_window_handle, replica_of(browser)
+    send_from_tab(browser, "said before you came")
+    wait(browser, lambda d: "said before you came" in log_text(d))
+    second_tab, _ = open_tab_on_other_replica(browser, room_url, first_replica)
+    wait(browser, lambda d: "said before you came" in log_text(d), message="a late joiner saw no history")
+
+    redis.Redis(port=own_cluster.process("redis")["port"]).flushall()
+    for tab in (first_tab, second_tab):
+        browser.switch_to.window(tab)
+        wait(browser, lambda d: "some messages may be missing" in log_text(d), message="no gap marker after a flush")
+    send_from_tab(browser, "said after the flush")
+    browser.switch_to.window(first_tab)
+    wait(browser, lambda d: "said after the flush" in log_text(d), message="the room stayed deaf after a flush")
+    browser.save_screenshot(str(own_cluster.run_dir.parent / "gap-marker.png"))

@@ -118,6 +118,40 @@ def test_a_killed_replica_loses_no_message(own_cluster):
             member.close()
 
 
+def test_a_replica_drains_on_sigterm_and_its_members_resume_elsewhere(own_cluster):
+    """SIGTERM: the replica closes its sockets with 4012 over a few seconds, and nothing is lost."""
+    room = unique("drain")
+    members = members_on_every_replica(own_cluster, room, 3)
+    victim = "daphne-3"
+    on_victim = [m for m in members if m.replicas[0] == victim]
+    try:
+        before = [unique("before") for _ in range(3)]
+        for text in before:
+            members[0].say(text)
+        os.kill(own_cluster.process(victim)["pid"], signal.SIGTERM)
+        during = []
+        for index in range(30):
+            text = unique(f"during-{index}")
+            speaker = members[index % len(members)]
+            if speaker not in on_victim:
+                speaker.say(text)
+                during.append(text)
+            time.sleep(0.1)
+        assert wait_until(lambda: all(m.replicas[-1] != victim and len(m.replicas) == 2 for m in on_victim), 15)
+        assert own_cluster.wait_for_log(f"{victim} (pid", timeout=15), own_cluster.log()
+        assert f"{victim} (pid" in own_cluster.log() and "exited with status 0" in own_cluster.log()
+        codes = [code for m in on_victim for code, _ in m.closes]
+        assert codes == [4012] * len(on_victim), codes
+        times = sorted(when for m in on_victim for _, when in m.closes)
+        assert times[-1] - times[0] >= 1.0, "the drain closed every socket at once"
+        assert wait_until(lambda: all(m.texts()[-1:] == during[-1:] for m in members), 10)
+        assert_every_member_has(members, before + during)
+        print(f"\ndrain: {len(on_victim)} sockets closed with 4012 over {times[-1] - times[0]:.1f} s, none lost")
+    finally:
+        for member in members:
+            member.close()
+
+
 def test_a_redis_flush_is_announced_and_delivery_comes_back(cluster):
     """FLUSHALL: the history is gone (a new epoch, a gap is shown) and the room works again within seconds."""
     room = unique("flush")

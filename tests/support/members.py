@@ -26,6 +26,7 @@ class ResumingMember:
         self.duplicates, self.holes, self.gaps, self.errors = [], [], [], []
         self.pending, self.given_back, self.refused = [], [], []
         self.reconnect_seconds = []
+        self.closes = []  # (close code, when), for every socket the server closed
         self.replicas = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -96,6 +97,7 @@ class ResumingMember:
 
     def _reconnect(self):
         started = time.monotonic()
+        self.closes.append((self.client.close_code, started))
         delay = 0.25
         while not self.stopping.is_set():
             try:

@@ -470,6 +470,8 @@ async def test_a_relentless_flood_is_disconnected(frozen_rate_limit, monkeypatch
     assert [text["code"] for text in texts[1:]] == ["rate_limited", "rate_limited"]
     assert "closing" in texts[2]["error"]
     assert frames[3] == {"type": "websocket.close", "code": consumers.CLOSE_POLICY_VIOLATION}
+    # Daphne (autobahn) sends only 1000 and 3000-4999; anything else raises instead of closing.
+    assert 4000 <= consumers.CLOSE_POLICY_VIOLATION <= 4999
 
 
 async def test_the_rate_limit_is_per_connection(frozen_rate_limit):
@@ -616,3 +618,13 @@ async def test_a_new_epoch_in_the_live_stream_is_announced_as_a_gap(channel_laye
         gap = await bob.receive_json_from()
         assert gap == {"type": "gap", "epoch": stored.epoch, "after": 0} and stored.epoch != old_epoch
         assert (await bob.receive_json_from())["message"] == "after"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["CLOSE_INVALID_ROOM", "CLOSE_UNKNOWN_PATH", "CLOSE_LAYER_UNAVAILABLE", "CLOSE_POLICY_VIOLATION", "CLOSE_RESUME"],
+)
+def test_every_close_code_is_one_daphne_can_send(name):
+    # autobahn, under Daphne, raises on any other code instead of closing the socket.
+    code = getattr(consumers, name)
+    assert code == 1000 or 3000 <= code <= 4999, (name, code)
