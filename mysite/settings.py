@@ -122,6 +122,11 @@ DAPHNE_APPLICATION_CLOSE_TIMEOUT = env.get_int("DAPHNE_APPLICATION_CLOSE_TIMEOUT
 # stops (deploy/runtime/run_daphne.py). Orchestrators must wait longer than this after
 # SIGTERM: compose's stop_grace_period, Kubernetes' terminationGracePeriodSeconds.
 DAPHNE_DRAIN_SECONDS = env.get_int("DAPHNE_DRAIN_SECONDS", 5, minimum=0, maximum=120)
+# A socket whose client does not read is dropped once this much waits to be written to it
+# (beyond what the kernel buffers); it resumes from history when it reconnects.
+DAPHNE_MAX_SOCKET_BACKLOG_BYTES = env.get_int(
+    "DAPHNE_MAX_SOCKET_BACKLOG_BYTES", 8 * 1024 * 1024, minimum=64 * 1024, maximum=1024 * 1024 * 1024
+)
 
 # Redis read timeout of the channel layer's connections. channels_redis's core layer waited
 # with 5 s blocking pops that redis-py 8's 5 s default cut short (django/channels_redis#422);

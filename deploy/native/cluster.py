@@ -148,6 +148,15 @@ class Cluster:
                     )
                     self.write_state()
                     continue
+                if self.keep_going and process.role == "redis":
+                    # As an orchestrator restarts a Redis pod: empty, on the same address.
+                    # The replicas notice (chat/redis_watch.py) and their sockets resume.
+                    restarted = Process(process.spec, process.log_path.parent, self.sink, fresh_log=False)
+                    restarted.start()
+                    self.processes.append(restarted)
+                    self.sink.say(f"--keep-going: restarted {process.name} (pid {restarted.pid}), empty.")
+                    self.write_state()
+                    continue
                 self.sink.say("stopping the cluster because one of its processes died.")
                 return 1
             time.sleep(0.2)
@@ -193,7 +202,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-going",
         action="store_true",
-        help="when a Daphne replica dies, keep serving with the others instead of stopping",
+        help="when a Daphne replica dies, keep serving with the others, and restart a Redis that dies "
+        "(empty), instead of stopping",
     )
     parser.add_argument(
         "--redis-per-replica",

@@ -142,13 +142,14 @@ class LogSink:
 class Process:
     """One supervised child process; its output goes to a fresh log file and to the terminal."""
 
-    def __init__(self, spec: ProcessSpec, log_dir: Path, sink: LogSink) -> None:
+    def __init__(self, spec: ProcessSpec, log_dir: Path, sink: LogSink, fresh_log: bool = True) -> None:
         self.spec = spec
         self.name = spec.name
         self.role = spec.role
         self.port = spec.port
         self.log_path = log_dir / f"{spec.name}.log"
         self.sink = sink
+        self.fresh_log = fresh_log
         self.popen: subprocess.Popen[bytes] | None = None
         self.reader: threading.Thread | None = None
 
@@ -171,8 +172,9 @@ class Process:
     def _copy_output(self) -> None:
         assert self.popen is not None and self.popen.stdout is not None
         prefix = self.sink.prefix_for(self.name)
-        # Each run starts a fresh log file, so a log shows this run only.
-        with open(self.log_path, "wb") as log:
+        # Each run starts a fresh log file, so a log shows this run only; a process restarted
+        # within the run carries on in the same file.
+        with open(self.log_path, "wb" if self.fresh_log else "ab") as log:
             for line in self.popen.stdout:
                 log.write(line)
                 log.flush()

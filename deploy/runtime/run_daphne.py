@@ -8,6 +8,12 @@ the settings into Daphne's command line, so a bad value stops it with the settin
 On SIGTERM the replica drains instead of dropping everything at once: it stops listening
 (new sockets go to other replicas), closes its open sockets with CLOSE_RESUME spread over
 DAPHNE_DRAIN_SECONDS so that their clients resume elsewhere without a stampede, then stops.
+
+A client that does not read what it is sent would make its replica buffer without bound.
+Every second the server looks at what each socket has waiting to be written; past
+DAPHNE_MAX_SOCKET_BACKLOG_BYTES it drops that connection (a close frame could not get
+through). The client reconnects and resumes from the history: the connection is dropped,
+never the messages, and nobody else waits for it.
 """
 
 import logging
@@ -65,7 +71,29 @@ class DrainingServer(Server):
         self.ports: list[Any] = []
         self.draining = False
         reactor.callWhenRunning(signal.signal, signal.SIGTERM, self.on_sigterm)
+        reactor.callLater(1, self.drop_slow_readers)
         super().run()
+
+    def drop_slow_readers(self) -> None:
+        """Drop every socket over the backlog limit that did not catch up at all since the last look.
+
+        A client working through a long resume has a large backlog that shrinks: it is left
+        alone. One that does not read, or reads slower than the room talks, is dropped.
+        """
+        limit = settings.DAPHNE_MAX_SOCKET_BACKLOG_BYTES
+        for protocol in list(self.connections):
+            if not isinstance(protocol, WebSocketProtocol):
+                continue
+            waiting, before = unsent_bytes(protocol.transport), getattr(protocol, "chatscale_backlog", 0)
+            protocol.chatscale_backlog = waiting
+            if waiting > limit and waiting >= before:
+                logger.warning(
+                    "dropping a socket that does not keep up (%d bytes waiting, limit %d); it resumes from history",
+                    waiting,
+                    limit,
+                )
+                protocol.dropConnection(abort=True)
+        reactor.callLater(1, self.drop_slow_readers)
 
     def listen_success(self, port: Any) -> None:
         """Keep the listening port, to stop accepting sockets when draining."""
@@ -94,6 +122,12 @@ class DrainingServer(Server):
         for index, protocol in enumerate(sockets):
             reactor.callLater(seconds * index / max(len(sockets), 1), close_for_resume, protocol)
         reactor.callLater(seconds + 0.5, reactor.stop)
+
+
+def unsent_bytes(transport: Any) -> int:
+    """What a Twisted TCP transport holds that the kernel has not taken yet (0 if unknown)."""
+    buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+    return buffered + getattr(transport, "_tempDataLen", 0)
 
 
 def close_for_resume(protocol: Any) -> None:

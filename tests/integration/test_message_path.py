@@ -8,13 +8,14 @@ told plainly that some are missing.
 import os
 import random
 import signal
+import socket
 import statistics
 import threading
 import time
 
 import redis
 
-from tests.support.cluster import ChatClient, clients_on_distinct_replicas, close_all, unique
+from tests.support.cluster import ChatClient, RunningCluster, clients_on_distinct_replicas, close_all, unique
 from tests.support.members import ResumingMember, wait_until
 
 
@@ -204,3 +205,85 @@ def test_a_redis_restart_loses_no_message_after_it(cluster):
         close_all([m.client for m in members])
         for member in members:
             member.close()
+
+
+def test_a_redis_killed_and_restarted_empty_loses_no_message_after_it(own_cluster):
+    """SIGKILL Redis; the supervisor starts it again, empty, as an orchestrator would."""
+    room = unique("redis-kill")
+    members = members_on_every_replica(own_cluster, room, 1)
+    try:
+        members[0].say(unique("before"))
+        old_pid = own_cluster.process("redis")["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert own_cluster.wait_for_log("restarted redis", timeout=10), own_cluster.log()
+        texts = [unique("after-redis-kill") for _ in range(6)]
+        for index, text in enumerate(texts):
+            members[index % len(members)].say(text, timeout=30)
+        assert wait_until(lambda: all(set(texts) <= set(m.texts()) for m in members), 15), [
+            (m.name, m.texts()) for m in members
+        ]
+        recovered = time.monotonic() - killed_at
+        for member in members:
+            assert [t for t in member.texts(member.epoch) if t in texts] == texts, member.name
+            assert member.duplicates == [] and member.holes == [], member.name
+            assert member.gaps, f"{member.name} was not told that Redis lost the history"
+        given_back = sum(len(m.given_back) + len(m.refused) for m in members)
+        print(
+            f"\nredis SIGKILL and restart: 6 of 6 delivered everywhere within {recovered:.1f} s "
+            f"({given_back} given back or refused, then sent again)"
+        )
+    finally:
+        for member in members:
+            member.close()
+
+
+def rss_kib(pid):
+    """The process's resident memory now (VmRSS), in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_a_client_that_never_reads_is_dropped_and_costs_nobody_anything(tmp_path):
+    """A reader that stalls: its replica's memory stays bounded, it is dropped, then resumes and misses nothing."""
+    env = {
+        "CHAT_RATE_LIMIT_PER_SECOND": "1000",
+        "CHAT_RATE_LIMIT_BURST": "1000",
+        "CHAT_MESSAGE_MAX_LENGTH": "30000",
+        "CHAT_HISTORY_MAX_MESSAGES": "2000",
+        "DAPHNE_MAX_SOCKET_BACKLOG_BYTES": str(2 * 1024 * 1024),
+    }
+    cluster = RunningCluster(tmp_path / "cluster", replicas=1, env=env)
+    room = unique("slow")
+    small_buffer = ((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),)
+    slow = ResumingMember(cluster.ws_url, room, name="slow", sockopt=small_buffer)
+    steady = ResumingMember(cluster.ws_url, room, name="steady")
+    try:
+        pid = cluster.process("daphne-1")["pid"]
+        slow.stop_reading()
+        before = rss_kib(pid)
+        # 30 MB at 4 MB/s: a Python client keeps up; one that does not read at all is dropped.
+        texts = [f"{index:04d} {'x' * 20_000}" for index in range(1500)]
+        for text in texts:
+            steady.send(text)
+            time.sleep(0.005)
+        assert wait_until(lambda: len(steady.texts()) == len(texts), 60), len(steady.texts())
+        assert wait_until(lambda: "does not keep up" in daphne_log(cluster), 10), "the slow reader was not dropped"
+        grown_mib = (rss_kib(pid) - before) / 1024
+        slow.start_reading()
+        assert wait_until(lambda: len(slow.texts()) == len(texts), 30), len(slow.texts())
+        assert_every_member_has([slow, steady], texts)
+        assert slow.reconnect_seconds and not steady.reconnect_seconds
+        print(
+            f"\nslow reader: dropped, then resumed with all 1500; the replica grew {grown_mib:.1f} MiB for 30 MB sent"
+        )
+        # Without the limit the replica keeps what the kernel cannot take: over 20 MiB here.
+        assert grown_mib < 10, f"the replica's memory grew {grown_mib:.0f} MiB"
+    finally:
+        slow.close()
+        steady.close()
+        cluster.stop()
+
+
+def daphne_log(cluster):
+    return "".join(open(p["log"]).read() for p in cluster.state["processes"] if p["role"] == "daphne")

@@ -138,17 +138,22 @@ class ChatClient:
     the history it announces, which it keeps in ``welcome`` and ``replayed``.
     """
 
-    def __init__(self, ws_base, room_name, timeout=10, headers=None, resume=None):
+    def __init__(self, ws_base, room_name, timeout=10, headers=None, resume=None, sockopt=(), queue_replayed=False):
         self.room_name = room_name
+        # Cleared, the reader stops reading, as a client too slow to keep up would.
+        self.reading = threading.Event()
+        self.reading.set()
         self.welcome = None
         self.welcomed = threading.Event()
         self.replayed = []
+        self.queue_replayed = queue_replayed
         query = f"?epoch={resume[0]}&after={resume[1]}" if resume else ""
         self.socket = websocket.create_connection(
             ws_base + room_path(room_name) + query,
             timeout=timeout,
             origin=ws_base.replace("ws://", "http://"),
             header=headers or [],
+            sockopt=sockopt,
         )
         self.replica = self.socket.getheaders().get("x-replica")
         self.frames = queue.Queue()
@@ -162,6 +167,7 @@ class ChatClient:
     def _read(self):
         try:
             while True:
+                self.reading.wait()
                 opcode, frame = self.socket.recv_data_frame(control_frame=True)
                 if opcode == websocket.ABNF.OPCODE_PING:
                     self.pings += 1
@@ -172,7 +178,7 @@ class ChatClient:
                     if decoded.get("type") == "welcome":
                         self.welcome = decoded
                         self.welcomed.set()
-                    elif decoded.get("replayed"):
+                    elif decoded.get("replayed") and not self.queue_replayed:
                         self.replayed.append(decoded)
                     else:
                         self.frames.put(decoded)

@@ -19,12 +19,14 @@ from tests.support.cluster import ChatClient
 class ResumingMember:
     """One room member that reconnects and resumes by itself, with its ledger."""
 
-    def __init__(self, ws_base, room, name=""):
+    def __init__(self, ws_base, room, name="", sockopt=()):
         self.ws_base, self.room, self.name = ws_base, room, name
+        self.sockopt = sockopt
         self.epoch, self.last = None, 0
         self.received = []  # (epoch, seq, text), in arrival order
         self.duplicates, self.holes, self.gaps, self.errors = [], [], [], []
         self.pending, self.given_back, self.refused = [], [], []
+        self.replay_left = 0
         self.reconnect_seconds = []
         self.closes = []  # (close code, when), for every socket the server closed
         self.replicas = []
@@ -36,24 +38,25 @@ class ResumingMember:
 
     def _connect(self):
         resume = (self.epoch, self.last) if self.epoch else None
-        client = ChatClient(self.ws_base, self.room, resume=resume)
+        client = ChatClient(self.ws_base, self.room, resume=resume, sockopt=self.sockopt, queue_replayed=True)
+        self.sockopt = ()  # socket options are for the first connection only
         if not wait_until(lambda: client.welcomed.is_set() or client.closed.is_set(), 10) or not client.welcome:
             client.close()
             raise ConnectionError(f"{self.name}: no welcome frame from {client.replica} (closed {client.close_code})")
         welcome = client.welcome
-        deadline = time.monotonic() + 10
-        while len(client.replayed) < welcome["replaying"] and time.monotonic() < deadline:
-            time.sleep(0.01)
         with self.lock:
             self.replicas.append(client.replica)
             self._new_epoch(welcome["epoch"], welcome["gap"], after=self.last)
-            for frame in client.replayed:
-                self._take(frame)
-            # The history since our last message is all here: what we sent and do not see in
-            # it never reached the server.
-            self.given_back.extend(self.pending)
-            self.pending.clear()
+            self.replay_left = welcome["replaying"]
+            if not self.replay_left:
+                self._replay_done()
         return client
+
+    def _replay_done(self):
+        # The history since our last message is all here: what we sent and do not see in it
+        # never reached the server.
+        self.given_back.extend(self.pending)
+        self.pending.clear()
 
     def _new_epoch(self, epoch, gap, after):
         if gap:
@@ -83,6 +86,10 @@ class ResumingMember:
             self.last = seq
             if frame["message"] in self.pending:
                 self.pending.remove(frame["message"])
+            if frame.get("replayed") and self.replay_left:
+                self.replay_left -= 1
+                if not self.replay_left:
+                    self._replay_done()
 
     def _run(self):
         while not self.stopping.is_set():
@@ -134,6 +141,14 @@ class ResumingMember:
         """Own messages neither seen back, given back nor refused (still in flight, or lost)."""
         with self.lock:
             return list(self.pending)
+
+    def stop_reading(self):
+        """Stop reading from the socket, like a client that cannot keep up."""
+        self.client.reading.clear()
+
+    def start_reading(self):
+        """Read again (and find out whether the server dropped the socket meanwhile)."""
+        self.client.reading.set()
 
     def texts(self, epoch=None):
         """The texts received (in one epoch, if given), in order."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from daphne.cli import CommandLineInterface
 
+from deploy.runtime import run_daphne
 from deploy.runtime.run_daphne import daphne_argv
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -95,3 +96,16 @@ def test_a_bad_setting_stops_daphne_with_the_settings_message(name, value, compl
     assert result.stderr.startswith("cannot start Daphne: "), result.stderr
     assert complaint in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class FakeTransport:
+    """What Twisted's TCP transport keeps for writing: a buffer, how far it got, and a pending list."""
+
+    def __init__(self, buffered=b"", offset=0, pending=0):
+        self.dataBuffer, self.offset, self._tempDataLen = buffered, offset, pending
+
+
+def test_the_unsent_backlog_counts_the_buffer_past_its_offset_and_the_pending_writes():
+    assert run_daphne.unsent_bytes(FakeTransport(b"x" * 100, offset=40, pending=7)) == 67
+    assert run_daphne.unsent_bytes(FakeTransport()) == 0
+    assert run_daphne.unsent_bytes(object()) == 0, "an unknown transport is never taken for a slow reader"
