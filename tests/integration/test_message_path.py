@@ -50,6 +50,21 @@ def assert_every_member_has(members, texts):
         assert got == texts, f"{member.name} on {member.replicas}: {len(missing)} missing, e.g. {missing[:3]}"
 
 
+def everyone_hears(members, label, count):
+    """Members take turns to say ``count`` new texts, sending again what they are given back, as
+    people do; every member must then have all of them, in order, once. Returns the texts."""
+    texts = [unique(label) for _ in range(count)]
+    for index, text in enumerate(texts):
+        members[index % len(members)].say(text, timeout=30)
+    assert wait_until(lambda: all(set(texts) <= set(m.texts()) for m in members), 15), [
+        (m.name, m.texts()) for m in members
+    ]
+    for member in members:
+        assert [t for t in member.texts(member.epoch) if t in texts] == texts, member.name
+        assert member.duplicates == [] and member.holes == [], member.name
+    return texts
+
+
 def test_a_late_joiner_sees_the_history_on_another_replica(cluster):
     room = unique("history")
     first, later_replica = clients_on_distinct_replicas(cluster.ws_url, room, 2)
@@ -189,16 +204,9 @@ def test_a_redis_restart_loses_no_message_after_it(cluster):
         client.client_kill_filter(_type="pubsub")
         client.client_kill_filter(_type="normal", skipme=True)
         restarted_at = time.monotonic()
-        # Members speak right away, while their replicas are closing their sockets: a text
-        # given back is sent again, as a person would.
-        texts = [unique("after-restart") for _ in range(5)]
-        for index, text in enumerate(texts):
-            members[index % len(members)].say(text)
-        assert wait_until(lambda: all(set(texts) <= set(m.texts()) for m in members), 10), [m.texts() for m in members]
+        # Members speak right away, while their replicas are closing their sockets.
+        everyone_hears(members, "after-restart", 5)
         elapsed = time.monotonic() - restarted_at
-        for member in members:
-            assert [t for t in member.texts(member.epoch) if t in texts] == texts, member.name
-            assert member.duplicates == [] and member.holes == []
         given_back = sum(len(m.given_back) for m in members)
         print(f"\nredis restart: 5 of 5 delivered everywhere ({given_back} given back and resent) in {elapsed:.1f} s")
     finally:
@@ -217,16 +225,9 @@ def test_a_redis_killed_and_restarted_empty_loses_no_message_after_it(own_cluste
         os.kill(old_pid, signal.SIGKILL)
         killed_at = time.monotonic()
         assert own_cluster.wait_for_log("restarted redis", timeout=10), own_cluster.log()
-        texts = [unique("after-redis-kill") for _ in range(6)]
-        for index, text in enumerate(texts):
-            members[index % len(members)].say(text, timeout=30)
-        assert wait_until(lambda: all(set(texts) <= set(m.texts()) for m in members), 15), [
-            (m.name, m.texts()) for m in members
-        ]
+        everyone_hears(members, "after-redis-kill", 6)
         recovered = time.monotonic() - killed_at
         for member in members:
-            assert [t for t in member.texts(member.epoch) if t in texts] == texts, member.name
-            assert member.duplicates == [] and member.holes == [], member.name
             assert member.gaps, f"{member.name} was not told that Redis lost the history"
         given_back = sum(len(m.given_back) + len(m.refused) for m in members)
         print(
