@@ -13,6 +13,7 @@ with a gap frame. When this replica loses Redis, chat/redis_watch.py closes the 
 CLOSE_RESUME and the client resumes, here or on another replica.
 """
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -55,6 +56,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # message it was sent (every message up to it was sent, in order).
     epoch: str | None = None
     last_seq: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Held while messages go out, so that live delivery and the Redis watch's catch-up
+        # (another task) never send the same message twice or out of order.
+        self.delivering = asyncio.Lock()
 
     async def connect(self) -> None:
         """Validate the room name, join its group, accept, then send the history the client lacks."""
@@ -177,6 +184,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         """Deliver a room message from the channel layer, in order, each exactly once."""
+        async with self.delivering:
+            await self.deliver(event)
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        """chat_message's work, under the delivery lock."""
         epoch, seq = event.get("epoch"), event.get("seq")
         if not isinstance(seq, int) or self.group_name is None:
             return
@@ -190,14 +202,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if seq > self.last_seq + 1:
             # Messages from different replicas can overtake each other on their way here;
             # the history has the ones in between.
-            await self.catch_up()
+            await self.fill_from_history()
             if seq <= self.last_seq:
                 return
         await self.send_delivery(event)
         self.last_seq = seq
 
     async def catch_up(self) -> None:
-        """Send every message the room's history holds after the last one this socket got."""
+        """Send every message the room's history holds after the last one this socket got.
+
+        Called by the Redis watch, from its own task, after Redis came back.
+        """
+        async with self.delivering:
+            await self.fill_from_history()
+
+    async def fill_from_history(self) -> None:
+        """catch_up's work, under the delivery lock."""
         if self.group_name is None or self.epoch is None:
             return
         replay = await history_store().replay(self.group_name, self.epoch, self.last_seq, 0)

@@ -1,5 +1,6 @@
 """In-memory stand-ins for the unit tests, which need nothing running (the real ones are tested against Redis)."""
 
+import asyncio
 from collections import deque
 from typing import Any
 
@@ -27,6 +28,7 @@ class InMemoryHistory:
         self.rooms.clear()
 
     async def append(self, group: str, message: dict[str, Any]) -> Stored:
+        await asyncio.sleep(0)  # a real store suspends here, letting other tasks run
         epoch, seq, messages = self._room(group)
         seq += 1
         messages.append({**message, "seq": seq})
@@ -34,6 +36,7 @@ class InMemoryHistory:
         return Stored(epoch, seq)
 
     async def replay(self, group: str, epoch: str | None, after: int | None, recent: int) -> Replay:
+        await asyncio.sleep(0)
         current, last_id, messages = self._room(group)
         if epoch is None or after is None:
             return Replay(current, last_id, [dict(m) for m in messages if m["seq"] > last_id - recent])

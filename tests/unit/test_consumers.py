@@ -1,6 +1,8 @@
 """The chat consumer, driven through the full ASGI application as Daphne runs it."""
 
+import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -628,3 +630,30 @@ def test_every_close_code_is_one_daphne_can_send(name):
     # autobahn, under Daphne, raises on any other code instead of closing the socket.
     code = getattr(consumers, name)
     assert code == 1000 or 3000 <= code <= 4999, (name, code)
+
+
+async def test_a_catch_up_racing_live_delivery_sends_each_message_once(channel_layer, monkeypatch):
+    # The Redis watch calls catch_up from its own task while the consumer delivers live, and
+    # a send may yield to other tasks (a server applying backpressure does).
+    send_delivery = consumers.ChatConsumer.send_delivery
+
+    async def yielding_send_delivery(self, event):
+        await asyncio.sleep(0)
+        await send_delivery(self, event)
+
+    monkeypatch.setattr(consumers.ChatConsumer, "send_delivery", yielding_send_delivery)
+    async with member_of("lobby") as bob:
+        group, store = group_name_for("lobby"), history_store()
+        stored = [
+            await store.append(group, {"type": "chat.message", "message": f"m{n}", "room": "lobby"})
+            for n in range(1, 4)
+        ]
+        for placed in stored:
+            await channel_layer.group_send(group, numbered({"message": "live"}, placed.epoch, placed.id))
+        # The consumer behind bob's socket, as the watch holds it.
+        (consumer,) = [o for o in gc.get_objects() if isinstance(o, consumers.ChatConsumer) and o.group_name]
+        await asyncio.gather(consumer.catch_up(), consumer.catch_up())
+        seqs = []
+        while not await bob.receive_nothing(timeout=0.2):
+            seqs.append((await bob.receive_json_from())["seq"])
+        assert seqs == [1, 2, 3]
