@@ -5,6 +5,8 @@ PYTHON   ?= python3
 VENV     ?= .venv
 PORT     ?= 8000
 REPLICAS ?= 3
+# true: restart a replica or Redis that dies instead of stopping the cluster (make loadtest-chaos needs it).
+KEEP_GOING ?=
 PYTEST_ARGS ?=
 # The cluster that make loadtest and make bench-latency measure, and how hard.
 HOST       ?= http://127.0.0.1:$(PORT)
@@ -13,6 +15,11 @@ SPAWN_RATE ?= 10
 RUN_TIME   ?= 60s
 REPORTS    ?= loadtest/reports
 MESSAGES   ?= 300
+# make loadtest-chaos: long enough for both faults and their recovery; live latency spikes while
+# a replica or Redis is down, so its p99 bound is looser than the steady run's.
+CHAOS_RUN_TIME ?= 45s
+CHAOS_MAX_CROSS_P99_MS ?= 2000
+CLUSTER_STATE ?= .run/cluster/cluster.json
 # The folders mypy checks; each must type its functions (pyproject.toml, [tool.mypy]).
 MYPY_PATHS ?= chat mysite deploy/runtime deploy/native k8s/check.py k8s/checks
 BIN      := $(VENV)/bin
@@ -44,7 +51,7 @@ test-system-deps: ## Install redis-server, nginx, chromium, chromedriver, docker
 
 .PHONY: cluster
 cluster: install system-deps ## Run Redis, REPLICAS Daphne replicas, Gunicorn and nginx on 127.0.0.1:PORT (Ctrl-C stops all)
-	$(BIN)/python -m deploy.native.cluster --port $(PORT) --replicas $(REPLICAS)
+	$(BIN)/python -m deploy.native.cluster --port $(PORT) --replicas $(REPLICAS) $(if $(filter true,$(KEEP_GOING)),--keep-going)
 
 .PHONY: test
 test: install test-system-deps lint test-unit k8s-check test-integration test-browser test-loadtest test-compose ## Run every test layer (this is what CI runs)
@@ -125,6 +132,13 @@ loadtest: install ## Headless locust run with a verdict (HOST=... USERS=... SPAW
 	@mkdir -p $(REPORTS)
 	$(BIN)/locust --config loadtest/locust.conf --headless --host $(HOST) --users $(USERS) --spawn-rate $(SPAWN_RATE) \
 		--run-time $(RUN_TIME) --csv $(REPORTS)/chatscale --html $(REPORTS)/report.html
+
+.PHONY: loadtest-chaos
+loadtest-chaos: install ## Headless locust run that kills a replica, then Redis, mid-run (against `make cluster KEEP_GOING=true`); exits 1 on any silent loss
+	@mkdir -p $(REPORTS)
+	$(BIN)/locust --config loadtest/locust.conf --headless --host $(HOST) --users $(USERS) --spawn-rate $(SPAWN_RATE) \
+		--run-time $(CHAOS_RUN_TIME) --chaos --cluster-state $(CLUSTER_STATE) --max-cross-p99-ms $(CHAOS_MAX_CROSS_P99_MS) \
+		--csv $(REPORTS)/chaos --html $(REPORTS)/chaos.html
 
 .PHONY: loadtest-ui
 loadtest-ui: install ## locust's web UI on http://127.0.0.1:8089 against HOST

@@ -26,6 +26,8 @@ from deploy.native.processes import HOST, ROOT, ClusterError, LogSink, PortPicke
 from deploy.native.topology import Options, build_topology
 
 STOP_GRACE_SECONDS = 10
+# With --keep-going, a process that keeps dying is given up on (a crash loop is no fault to ride out).
+RESTARTS_PER_MINUTE = 5
 
 
 def read_or_create_secret(path: Path) -> str:
@@ -50,6 +52,7 @@ class Cluster:
         self.start_timeout = start_timeout
         self.sink = sink
         self.processes: list[Process] = []
+        self.restarts: dict[str, list[float]] = {}
         self.stopping = False
 
     @property
@@ -127,9 +130,24 @@ class Cluster:
             f"{process.name} did not become healthy within {self.start_timeout} s; {process.last_words()}"
         )
 
+    def may_restart(self, name: str) -> bool:
+        """Whether ``name`` may be restarted again: not more than RESTARTS_PER_MINUTE a minute."""
+        now = time.monotonic()
+        recent = [at for at in self.restarts.get(name, []) if now - at < 60] + [now]
+        self.restarts[name] = recent
+        if len(recent) > RESTARTS_PER_MINUTE:
+            self.sink.say(f"{name} died {len(recent)} times within a minute; not restarting it again.")
+            return False
+        return True
+
     def write_state(self) -> None:
         """Record the running cluster in cluster.json, atomically (tests poll for it)."""
-        state = {"url": self.url, "supervisor_pid": os.getpid(), "processes": [p.describe() for p in self.processes]}
+        state = {
+            "url": self.url,
+            "supervisor_pid": os.getpid(),
+            "keep_going": self.keep_going,
+            "processes": [p.describe() for p in self.processes],
+        }
         partial = self.options.run_dir / "cluster.json.partial"
         partial.write_text(json.dumps(state, indent=2))
         os.replace(partial, self.options.run_dir / "cluster.json")
@@ -140,21 +158,14 @@ class Cluster:
             for process in [p for p in self.processes if p.exited()]:
                 self.sink.say(f"\n{process.name} (pid {process.pid}) {process.exit_reason()}; {process.last_words()}")
                 self.processes.remove(process)
-                surviving = [p for p in self.processes if p.role == "daphne"]
-                if self.keep_going and process.role == "daphne" and surviving:
-                    self.sink.say(
-                        f"--keep-going: carrying on with {len(surviving)} Daphne replica(s); "
-                        f"nginx routes around {process.name}."
-                    )
-                    self.write_state()
-                    continue
-                if self.keep_going and process.role == "redis":
-                    # As an orchestrator restarts a Redis pod: empty, on the same address.
-                    # The replicas notice (chat/redis_watch.py) and their sockets resume.
+                if self.keep_going and process.role in ("daphne", "redis") and self.may_restart(process.name):
+                    # As an orchestrator restarts a pod: on the same address, Redis empty. nginx
+                    # routes around a replica meanwhile; the replicas notice a Redis restart
+                    # (chat/redis_watch.py) and their sockets resume.
                     restarted = Process(process.spec, process.log_path.parent, self.sink, fresh_log=False)
                     restarted.start()
                     self.processes.append(restarted)
-                    self.sink.say(f"--keep-going: restarted {process.name} (pid {restarted.pid}), empty.")
+                    self.sink.say(f"--keep-going: restarted {process.name} (pid {restarted.pid}).")
                     self.write_state()
                     continue
                 self.sink.say("stopping the cluster because one of its processes died.")
@@ -202,8 +213,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-going",
         action="store_true",
-        help="when a Daphne replica dies, keep serving with the others, and restart a Redis that dies "
-        "(empty), instead of stopping",
+        help="restart a Daphne replica or Redis that dies (Redis empty), as an orchestrator would, "
+        "instead of stopping everything (make cluster KEEP_GOING=true; the tests and the chaos load test use it)",
     )
     parser.add_argument(
         "--redis-per-replica",

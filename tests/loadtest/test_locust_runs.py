@@ -47,6 +47,36 @@ def test_a_healthy_cluster_passes(tmp_path):
     assert (tmp_path / "report.html").stat().st_size > 0
 
 
+def chaos_run(cluster, reports):
+    extra = ["--chaos", "--cluster-state", str(cluster.run_dir / "cluster.json"), "--chaos-after", "6"]
+    return run_locust(cluster.url, reports, run_time="30s", extra=[*extra, "--max-cross-p99-ms", "2000"])
+
+
+def test_chaos_a_replica_and_redis_killed_mid_run_lose_no_message(tmp_path):
+    cluster = RunningCluster(tmp_path / "cluster")  # --keep-going: the supervisor restarts what dies
+    try:
+        result = chaos_run(cluster, tmp_path)
+    finally:
+        cluster.stop()
+    output = result.stdout + result.stderr
+    print(output[-2500:])
+    assert result.returncode == 0, output[-3000:]
+    assert "killed daphne-2" in output and "killed redis" in output and "restarted in" in output
+    assert "silently lost 0" in output and "duplicates 0" in output
+    assert "verdict: PASS" in output
+
+
+def test_chaos_against_replicas_without_a_shared_channel_layer_fails(tmp_path):
+    cluster = RunningCluster(tmp_path / "cluster", extra_args=["--redis-per-replica"])
+    try:
+        result = chaos_run(cluster, tmp_path)
+    finally:
+        cluster.stop()
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "verdict: FAIL" in output and "killed daphne-2" in output
+
+
 def test_replicas_without_a_shared_channel_layer_fail(tmp_path):
     cluster = RunningCluster(tmp_path / "cluster", extra_args=["--redis-per-replica"])
     try:
