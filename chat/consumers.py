@@ -192,19 +192,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         epoch, seq = event.get("epoch"), event.get("seq")
         if not isinstance(seq, int) or self.group_name is None:
             return
-        if epoch != self.epoch:
-            # Redis lost the room and a new epoch began: what was said since our last
-            # message is unknowable. Say so, then continue from the new epoch's start.
-            await self.send(text_data=frames.gap_frame(str(epoch), 0))
-            self.epoch, self.last_seq = str(epoch), 0
-        if seq <= self.last_seq:
-            return  # already sent: from the history on join, or while filling a hole
-        if seq > self.last_seq + 1:
-            # Messages from different replicas can overtake each other on their way here;
-            # the history has the ones in between.
+        if epoch != self.epoch or seq > self.last_seq + 1:
+            # A hole: broadcasts from different replicas can overtake each other on their way
+            # here. Or another epoch: Redis lost the room and a new one began, or this is a
+            # late broadcast of the old one. The history knows which: it sends what we lack
+            # of the room's current epoch, after a gap frame if the epoch changed.
             await self.fill_from_history()
-            if seq <= self.last_seq:
-                return
+        if epoch != self.epoch or seq <= self.last_seq:
+            return  # already sent (on join, or while filling a hole), or of a bygone epoch
         await self.send_delivery(event)
         self.last_seq = seq
 

@@ -125,7 +125,13 @@ def decode_resume(query_string: bytes) -> Resume | None | FrameError:
     epoch, after = query.get("epoch", [None])[-1], query.get("after", [None])[-1]
     if epoch is None and after is None:
         return None
-    if epoch is None or after is None or not EPOCH_PATTERN.fullmatch(epoch) or not after.isdigit():
+    # isdigit() alone takes "²" and other digits that int() refuses.
+    if (
+        epoch is None
+        or after is None
+        or not (after.isascii() and after.isdigit() and len(after) <= 18)
+        or not EPOCH_PATTERN.fullmatch(epoch)
+    ):
         return FrameError(
             "invalid_resume",
             "To resume, connect with ?epoch=<epoch>&after=<last id> as the server sent them; "

@@ -40,27 +40,60 @@ end
 """
 
 # Store and number atomically: two replicas appending at once still get distinct, gapless
-# ids. ARGV: candidate epoch, payload, max entries, lifetime in ms.
+# ids. The append is idempotent: KEYS[3] remembers where the message (ARGV[5], a server-made
+# id) landed, so a retry after a cut connection, when the first try did run, stores nothing
+# twice. ARGV: candidate epoch, payload, max entries, lifetime in ms, message id.
 APPEND_SCRIPT = (
-    ENSURE_EPOCH
+    """
+local done = redis.call('GET', KEYS[3])
+if done then
+    local at = string.find(done, ' ', 1, true)
+    return {string.sub(done, 1, at - 1), tonumber(string.sub(done, at + 1))}
+end
+"""
+    + ENSURE_EPOCH
     + """
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], seq .. '-0', 'd', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SET', KEYS[3], epoch .. ' ' .. seq, 'EX', 60)
 return {epoch, seq}
 """
 )
 
-# The room's epoch and last id, creating the epoch of an empty room so that a reader and
-# the next writer agree on it. ARGV: candidate epoch, lifetime in ms.
-POSITION_SCRIPT = (
+# What a (re)joining client gets, read in one step so that the last id and the messages
+# agree. A new client (ARGV[3] empty) gets the last ARGV[5] messages; one from another
+# epoch, all of this one; one that names an id beyond the room's last (Redis came back from
+# an older snapshot, or failed over to a replica that lagged) makes the room start a new
+# epoch, since those ids would otherwise be given to other messages. ARGV: candidate
+# epoch, lifetime in ms, client epoch or "", client's last id, recent count.
+REPLAY_SCRIPT = (
     ENSURE_EPOCH
     + """
+local last = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+local after = tonumber(ARGV[4])
+if ARGV[3] == epoch and after > last then
+    epoch = ARGV[1]
+    created = true
+    last = 0
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+end
 if created then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return {epoch, tonumber(redis.call('HGET', KEYS[1], 'seq'))}
+local from = after
+if ARGV[3] == '' then
+    from = math.max(last - tonumber(ARGV[5]), 0)
+elseif ARGV[3] ~= epoch then
+    from = 0
+end
+local entries = {}
+if from < last then
+    entries = redis.call('XRANGE', KEYS[2], '(' .. from .. '-0', '+')
+end
+return {epoch, last, entries}
 """
 )
 
@@ -96,7 +129,7 @@ class RoomHistory:
         self.max_messages = max_messages
         self.lifetime_ms = idle_seconds * 1000
         self._append = redis.register_script(APPEND_SCRIPT)
-        self._position = redis.register_script(POSITION_SCRIPT)
+        self._replay = redis.register_script(REPLAY_SCRIPT)
 
     def keys(self, group: str) -> list[str]:
         """The Redis keys of a room: its bookkeeping hash and its stream."""
@@ -105,8 +138,10 @@ class RoomHistory:
     async def append(self, group: str, message: dict[str, Any]) -> Stored:
         """Store ``message`` as the room's next one; raises a redis error when it cannot be stored."""
         payload = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        message_id = secrets.token_hex(12)
+        keys = [*self.keys(group), f"{self.prefix}:history:{group}:appended:{message_id}"]
         epoch, seq = await self._append(
-            keys=self.keys(group), args=[new_epoch(), payload, self.max_messages, self.lifetime_ms]
+            keys=keys, args=[new_epoch(), payload, self.max_messages, self.lifetime_ms, message_id]
         )
         return Stored(_text(epoch), int(seq))
 
@@ -116,33 +151,29 @@ class RoomHistory:
         A new client (no ``epoch``) gets the ``recent`` last messages. A resuming client gets
         every message after ``after`` in its epoch, marked with a gap if some are gone.
         """
-        current, last_id = await self._position(keys=self.keys(group), args=[new_epoch(), self.lifetime_ms])
-        current = _text(current)
-        last_id = int(last_id)
-        if epoch is None or after is None:
-            start = max(last_id - recent, 0)
-            return Replay(current, last_id, await self._entries(group, start))
+        resuming = epoch is not None and after is not None
+        args: list[str | int] = [new_epoch(), self.lifetime_ms, epoch or "", after or 0, recent]
+        if not resuming:
+            args[2:4] = ["", 0]
+        current, last_id, entries = await self._replay(keys=self.keys(group), args=args)
+        current, last_id = _text(current), int(last_id)
+        messages = [parse_entry(entry) for entry in entries]
+        if not resuming:
+            return Replay(current, last_id, messages)
         if epoch != current:
             # Everything of the client's epoch after its last id is unknowable now; all that
             # this epoch holds is sent, after a gap.
-            return Replay(current, last_id, await self._entries(group, 0), gap=True)
-        if after >= last_id:
-            return Replay(current, last_id)
-        messages = await self._entries(group, after)
+            return Replay(current, last_id, messages, gap=True)
         first = messages[0]["seq"] if messages else last_id + 1
-        return Replay(current, last_id, messages, gap=first != after + 1)
+        return Replay(current, last_id, messages, gap=first != cast(int, after) + 1)
 
-    async def _entries(self, group: str, after: int) -> list[dict[str, Any]]:
-        """Stored messages with ids above ``after``, oldest first, each with its id as ``seq``."""
-        stream = self.keys(group)[1]
-        # redis-py's annotation covers every decoding option; this client returns bytes.
-        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await self.redis.xrange(stream, f"({after}-0", "+"))
-        messages = []
-        for entry_id, fields in entries:
-            message = json.loads(fields[b"d"])
-            message["seq"] = int(entry_id.split(b"-")[0])
-            messages.append(message)
-        return messages
+
+def parse_entry(entry: list[Any]) -> dict[str, Any]:
+    """A stream entry as a Lua script returns it ([id, [field, value]]) as a message with its ``seq``."""
+    entry_id, fields = entry
+    message: dict[str, Any] = json.loads(fields[1])
+    message["seq"] = int(_text(entry_id).split("-")[0])
+    return message
 
 
 class HistoryStore(Protocol):
@@ -179,9 +210,9 @@ def redis_history() -> RoomHistory:
         socket_keepalive=True,
         health_check_interval=30,
         # After Redis restarted, every pooled connection is dead: try once more on a fresh
-        # one. Only on a refused or cut connection, where the command most likely never ran;
-        # a timeout is not retried, since the message may have been stored.
-        retry=Retry(NoBackoff(), 1),
+        # one, on a refused or cut connection only (a retried append that did run is not
+        # stored twice, see APPEND_SCRIPT). A timeout is not retried: the sender is told.
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         retry_on_error=[RedisConnectionError],
     )
     return RoomHistory(

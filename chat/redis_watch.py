@@ -21,7 +21,7 @@ from django.conf import settings
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,11 @@ class RedisWatch:
                     return "Redis lost its data (flushed, or restarted without persistence)"
             else:
                 await self.redis.expire(self.marker_key, MARKER_LIFETIME_SECONDS)
+        except ResponseError as error:
+            # Redis answered (full, say: "OOM command not allowed"): it has not lost its state,
+            # and closing every socket would only make it busier.
+            logger.warning("Redis refused the watch's marker: %s", error)
+            return None
         except (RedisError, OSError) as error:
             was_reachable, self.reachable = self.reachable, False
             # Every socket is closed now; one that connects after Redis is back finds it as it
@@ -128,7 +133,10 @@ class RedisWatch:
                 await socket.catch_up()
             except Exception:
                 logger.warning("a socket could not catch up; it resumes instead", exc_info=True)
-                await socket.resume_elsewhere()
+                try:
+                    await socket.resume_elsewhere()
+                except Exception:  # already gone; the others still get their turn
+                    logger.warning("could not close a socket for resume", exc_info=True)
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisWatch] = weakref.WeakKeyDictionary()

@@ -152,7 +152,7 @@ CHANNEL_LAYERS = {
                     "health_check_interval": 30,
                     # After a Redis restart the pooled connections are dead: one more try, on
                     # a fresh connection, for a cut or refused connection only.
-                    "retry": Retry(NoBackoff(), 1),
+                    "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
                     "retry_on_error": [RedisConnectionError],
                 }
             ],

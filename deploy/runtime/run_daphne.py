@@ -84,7 +84,8 @@ class DrainingServer(Server):
         for protocol in list(self.connections):
             if not isinstance(protocol, WebSocketProtocol):
                 continue
-            waiting, before = unsent_bytes(protocol.transport), getattr(protocol, "chatscale_backlog", 0)
+            # Never on the first look: a resume's history may have just been written in one go.
+            waiting, before = unsent_bytes(protocol.transport), getattr(protocol, "chatscale_backlog", float("inf"))
             protocol.chatscale_backlog = waiting
             if waiting > limit and waiting >= before:
                 logger.warning(

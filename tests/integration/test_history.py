@@ -96,3 +96,26 @@ async def test_rooms_are_separate(redis):
     assert other.id == 1
     replay = await store.replay("two", None, None, recent=50)
     assert [m["message"] for m in replay.messages] == ["x"]
+
+
+async def test_an_append_retried_after_it_ran_is_stored_once(redis):
+    # A connection cut after the script ran but before its answer arrived: the retry finds the
+    # message's marker and returns where it landed instead of storing it again.
+    store = history(redis)
+    group = "retried"
+    keys = [*store.keys(group), f"test:history:{group}:appended:abc"]
+    args = ["E", '{"message":"once"}', 5, 60_000, "abc"]
+    first = await store._append(keys=keys, args=args)
+    again = await store._append(keys=keys, args=args)
+    assert first == again
+    assert await redis.xlen(store.keys(group)[1]) == 1
+
+
+async def test_a_client_ahead_of_the_room_starts_a_new_epoch_and_is_told(redis):
+    # Redis came back from an older snapshot: the client has ids the room no longer has.
+    store = history(redis)
+    stored = await append_texts(store, "room", "a", "b")
+    replay = await store.replay("room", stored[0].epoch, 7, recent=50)
+    assert replay.gap and replay.epoch != stored[0].epoch and replay.last_id == 0
+    after = await store.append("room", {"message": "c"})
+    assert (after.epoch, after.id) == (replay.epoch, 1)

@@ -657,3 +657,21 @@ async def test_a_catch_up_racing_live_delivery_sends_each_message_once(channel_l
         while not await bob.receive_nothing(timeout=0.2):
             seqs.append((await bob.receive_json_from())["seq"])
         assert seqs == [1, 2, 3]
+
+
+async def test_a_late_broadcast_of_a_bygone_epoch_is_dropped_and_the_new_epoch_kept(channel_layer):
+    # A flush under traffic: a hole is filled from the history, which has moved to a new
+    # epoch; the old epoch's late broadcast must neither be sent nor shift the socket back.
+    async with member_of("lobby") as bob:
+        group, store = group_name_for("lobby"), history_store()
+        old_epoch = bob.welcome["epoch"]
+        store.forget()
+        new = [await store.append(group, {"type": "chat.message", "message": f"n{n}", "room": "lobby"}) for n in (1, 2)]
+        await channel_layer.group_send(group, numbered({"message": "late"}, old_epoch, 10))
+        await channel_layer.group_send(group, numbered({"message": "n2"}, new[1].epoch, new[1].id))
+        third = await store.append(group, {"type": "chat.message", "message": "n3", "room": "lobby"})
+        await channel_layer.group_send(group, numbered({"message": "n3"}, third.epoch, third.id))
+        frames = [await bob.receive_json_from() for _ in range(4)]
+        assert frames[0] == {"type": "gap", "epoch": new[0].epoch, "after": 0}
+        assert [(f["epoch"], f["seq"]) for f in frames[1:]] == [(new[0].epoch, 1), (new[0].epoch, 2), (new[0].epoch, 3)]
+        assert await bob.receive_nothing(timeout=0.2)

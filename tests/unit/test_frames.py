@@ -153,7 +153,16 @@ def test_a_resume_is_read_from_the_query_string(query, expected):
 
 @pytest.mark.parametrize(
     "query",
-    [b"epoch=x", b"after=3", b"epoch=x&after=-1", b"epoch=x&after=1.5", b"epoch=%3Cb%3E&after=1", b"epoch=&after=1"],
+    [
+        b"epoch=x",
+        b"after=3",
+        b"epoch=x&after=-1",
+        b"epoch=x&after=1.5",
+        b"epoch=%3Cb%3E&after=1",
+        b"epoch=&after=1",
+        b"epoch=x&after=%C2%B2",  # a superscript two: a digit to isdigit(), not to int()
+        b"epoch=x&after=" + b"9" * 5000,
+    ],
 )
 def test_a_bad_resume_is_an_error_that_says_what_to_send(query):
     error = frames.decode_resume(query)

@@ -28,6 +28,8 @@
     let epoch = null;
     let lastId = 0;
     let replayLeft = 0; // history messages still to come after a welcome
+    let welcomeLastId = 0; // where the server says this socket stands once the history is in
+    let welcomed = false; // whether the current socket joined the room (got its welcome)
 
     function socketUrl() {
         const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -62,6 +64,9 @@
     }
 
     function replayDone() {
+        // The server now counts this socket at the room's last id, even when it sent fewer
+        // messages than that (a page shows only the latest on join).
+        lastId = Math.max(lastId, welcomeLastId);
         // The history since our last message has arrived. A message we sent that is not in
         // it never reached the server (the socket died first): give it back, never lose it.
         if (pendingText && input.value === "") {
@@ -80,6 +85,7 @@
         setStatus(attempts === 0 ? "connecting" : "reconnecting", attempts === 0 ? "Connecting…" : "Reconnecting…");
         const ws = new WebSocket(socketUrl());
         socket = ws;
+        welcomed = false;
         let heartbeat = null;
         let pongDeadline = null;
 
@@ -134,7 +140,10 @@
                 }
             } else if (frame.type === "error") {
                 showError(frame.error);
-                if (NOT_SENT.has(frame.code) && pendingText && input.value === "") {
+                // Before its welcome, "unavailable" means the socket could not join, not that
+                // the last message was refused: that one is settled by the resume.
+                const refused = NOT_SENT.has(frame.code) && (welcomed || frame.code !== "unavailable");
+                if (refused && pendingText && input.value === "") {
                     input.value = pendingText;
                     pendingText = "";
                 }
@@ -142,6 +151,8 @@
                 if (frame.gap) markGap();
                 if (frame.epoch !== epoch) lastId = 0;
                 epoch = frame.epoch;
+                welcomed = true;
+                welcomeLastId = frame.last_id;
                 replayLeft = frame.replaying;
                 if (replayLeft === 0) replayDone();
             } else if (frame.type === "gap") {
