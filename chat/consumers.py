@@ -140,6 +140,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # Browsers cannot see WebSocket pings, so the page sends these to notice a dead
                 # connection, and learns which replica it reached.
                 await self.send(text_data=frames.pong_frame(replica.shown_name()))
+                # A heartbeat is also when a quiet socket makes sure it missed nothing: a
+                # message stored but never broadcast, or a broadcast this replica did not hear,
+                # arrives here at the latest (the page pings every 25 s).
+                try:
+                    await self.catch_up()
+                except Exception:
+                    logger.warning("could not check the history at a heartbeat", exc_info=True)
             case FrameError(code, text):
                 await self.send_error(code, text)
             case ChatMessage(text):

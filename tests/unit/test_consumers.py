@@ -502,10 +502,14 @@ async def test_a_message_that_cannot_be_stored_is_refused_and_the_socket_stays_o
 
 async def test_a_stored_message_whose_broadcast_failed_is_not_lost():
     use_layer(GroupSendFails())
-    async with member_of("lobby") as alice:
+    async with member_of("lobby") as alice, member_of("lobby") as bob:
         await say(alice, "stored, not broadcast")
-        # No error: the message is in the history, where every member's resume finds it.
-        assert await alice.receive_nothing(timeout=0.2)
+        # No error: the message is in the history. A live member gets it at its next heartbeat.
+        assert await bob.receive_nothing(timeout=0.2)
+        await bob.send_json_to({"type": "ping"})
+        assert (await bob.receive_json_from())["type"] == "pong"
+        late = await bob.receive_json_from()
+        assert (late["message"], late["seq"]) == ("stored, not broadcast", 1)
     async with member_of("lobby") as later:
         assert [frame["message"] for frame in later.replayed] == ["stored, not broadcast"]
 
