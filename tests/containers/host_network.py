@@ -20,6 +20,10 @@ SAVE_COMMANDS = {"iptables": "iptables-save", "ip6tables": "ip6tables-save"}
 RESTORE_COMMANDS = {"iptables": "iptables-restore", "ip6tables": "ip6tables-restore"}
 FORWARDING = [Path("/proc/sys/net/ipv4/ip_forward"), Path("/proc/sys/net/ipv6/conf/all/forwarding")]
 BRIDGE = Path("/sys/class/net/docker0")
+INTERFACES = Path("/sys/class/net")
+# What dockerd names the interfaces it makes for user networks (a compose project's) and
+# for containers; docker0 is checked on its own.
+DOCKER_INTERFACE_PREFIXES = ("br-", "veth")
 
 
 def iptables_state(saved: str) -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
@@ -86,16 +90,32 @@ def restore_script(snapshot: str, current: str) -> str:
 class HostNetworkState:
     """A snapshot of the host network state that dockerd changes, to restore and compare."""
 
-    def __init__(self, saved: dict[str, str], forwarding: dict[Path, str], had_bridge: bool):
+    def __init__(
+        self,
+        saved: dict[str, str],
+        forwarding: dict[Path, str],
+        had_bridge: bool,
+        interfaces: frozenset[str] | None = None,
+    ):
         self.saved = saved
         self.forwarding = forwarding
         self.had_bridge = had_bridge
+        self.interfaces = interfaces
 
     @classmethod
     def capture(cls) -> "HostNetworkState":
         saved = {family: _save(family) for family in SAVE_COMMANDS}
         forwarding = {path: path.read_text() for path in FORWARDING if path.exists()}
-        return cls({family: text for family, text in saved.items() if text is not None}, forwarding, BRIDGE.exists())
+        saved_tables = {family: text for family, text in saved.items() if text is not None}
+        return cls(saved_tables, forwarding, BRIDGE.exists(), interface_names())
+
+    def new_docker_interfaces(self) -> list[str]:
+        """Bridges and veths of Docker's naming that were not there at capture."""
+        if self.interfaces is None:
+            return []
+        return sorted(
+            name for name in interface_names() - self.interfaces if name.startswith(DOCKER_INTERFACE_PREFIXES)
+        )
 
     def restore(self) -> None:
         """Put back the iptables tables, forwarding switches and bridge as they were captured."""
@@ -108,6 +128,8 @@ class HostNetworkState:
                 path.write_text(value)
         if not self.had_bridge and BRIDGE.exists():
             subprocess.run(["ip", "link", "delete", "docker0"], check=True)
+        for name in self.new_docker_interfaces():
+            subprocess.run(["ip", "link", "delete", name], check=False)
 
     def leftovers(self) -> list[str]:
         """Every difference between now and the snapshot, as lines a person can read; empty when none."""
@@ -124,7 +146,13 @@ class HostNetworkState:
         ]
         if BRIDGE.exists() and not self.had_bridge:
             found.append("the docker0 bridge is still there")
+        found += [f"the network interface {name} is still there" for name in self.new_docker_interfaces()]
         return found
+
+
+def interface_names() -> frozenset[str]:
+    """The network interfaces of this host (its network namespace) right now."""
+    return frozenset(path.name for path in INTERFACES.iterdir())
 
 
 def _save(family: str) -> str | None:

@@ -172,6 +172,9 @@ def test_leftovers_lists_what_the_host_still_has(monkeypatch, tmp_path):
     monkeypatch.setattr(host_network, "_save", lambda family: saved[family])
     monkeypatch.setattr(host_network, "FORWARDING", [forwarding])
     monkeypatch.setattr(host_network, "BRIDGE", bridge)
+    interfaces = tmp_path / "net"
+    (interfaces / "eth0").mkdir(parents=True)
+    monkeypatch.setattr(host_network, "INTERFACES", interfaces)
     state = HostNetworkState.capture()
 
     saved["iptables"] = EMPTY_TABLES
@@ -181,8 +184,14 @@ def test_leftovers_lists_what_the_host_still_has(monkeypatch, tmp_path):
     saved["ip6tables"] = tables(ACCEPT_CHAINS + ":DOCKER - [0:0]\n")
     forwarding.write_text("1\n")
     bridge.mkdir()
+    (interfaces / "br-0123456789ab").mkdir()  # a compose project's network
+    (interfaces / "vethabc123").mkdir()
+    (interfaces / "wg0").mkdir()  # not Docker's: none of the test's business
     leftovers = state.leftovers()
     assert "iptables: + *filter -A FORWARD -j DOCKER-USER" in leftovers
     assert "ip6tables: + *filter :DOCKER -" in leftovers
     assert f"{forwarding} is 1, was 0" in leftovers
     assert "the docker0 bridge is still there" in leftovers
+    assert "the network interface br-0123456789ab is still there" in leftovers
+    assert "the network interface vethabc123 is still there" in leftovers
+    assert not any("wg0" in line for line in leftovers)
