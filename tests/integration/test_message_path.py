@@ -13,9 +13,10 @@ import statistics
 import threading
 import time
 
+import pytest
 import redis
 
-from tests.support.cluster import ChatClient, RunningCluster, clients_on_distinct_replicas, close_all, unique
+from tests.support.cluster import ChatClient, RunningCluster, clients_on_distinct_replicas, unique
 from tests.support.members import ResumingMember, wait_until
 
 
@@ -37,6 +38,21 @@ def members_on_every_replica(cluster, room, per_replica):
         if sum(counts.values()) == per_replica * len(cluster.replica_names()):
             return members
     raise AssertionError(f"could not spread members over the replicas: {counts}")
+
+
+@pytest.fixture
+def spread_members():
+    """members_on_every_replica, whose members are closed when the test ends, pass or fail."""
+    made = []
+
+    def spread(cluster, room, per_replica):
+        members = members_on_every_replica(cluster, room, per_replica)
+        made.extend(members)
+        return members
+
+    yield spread
+    for member in made:
+        member.close()
 
 
 def assert_every_member_has(members, texts):
@@ -85,10 +101,10 @@ def test_a_late_joiner_sees_the_history_on_another_replica(cluster):
         first.close()
 
 
-def test_a_killed_replica_loses_no_message(own_cluster):
+def test_a_killed_replica_loses_no_message(own_cluster, spread_members):
     """SIGKILL a replica while the room talks: its members resume elsewhere and miss nothing."""
     room = unique("kill")
-    members = members_on_every_replica(own_cluster, room, 2)
+    members = spread_members(own_cluster, room, 2)
     victim = "daphne-2"
     sent, stop = [], threading.Event()
 
@@ -130,113 +146,94 @@ def test_a_killed_replica_loses_no_message(own_cluster):
         )
     finally:
         stop.set()
-        for member in members:
-            member.close()
 
 
-def test_a_replica_drains_on_sigterm_and_its_members_resume_elsewhere(own_cluster):
+def test_a_replica_drains_on_sigterm_and_its_members_resume_elsewhere(own_cluster, spread_members):
     """SIGTERM: the replica closes its sockets with 4012 over a few seconds, and nothing is lost."""
     room = unique("drain")
-    members = members_on_every_replica(own_cluster, room, 3)
+    members = spread_members(own_cluster, room, 3)
     victim = "daphne-3"
     on_victim = [m for m in members if m.replicas[0] == victim]
-    try:
-        before = [unique("before") for _ in range(3)]
-        for text in before:
-            members[0].say(text)
-        os.kill(own_cluster.process(victim)["pid"], signal.SIGTERM)
-        during = []
-        for index in range(30):
-            text = unique(f"during-{index}")
-            speaker = members[index % len(members)]
-            if speaker not in on_victim:
-                speaker.say(text)
-                during.append(text)
-            time.sleep(0.1)
-        assert wait_until(lambda: all(m.replicas[-1] != victim and len(m.replicas) == 2 for m in on_victim), 15)
-        assert own_cluster.wait_for_log(f"{victim} (pid", timeout=15), own_cluster.log()
-        assert f"{victim} (pid" in own_cluster.log() and "exited with status 0" in own_cluster.log()
-        codes = [code for m in on_victim for code, _ in m.closes]
-        assert codes == [4012] * len(on_victim), codes
-        times = sorted(when for m in on_victim for _, when in m.closes)
-        assert times[-1] - times[0] >= 1.0, "the drain closed every socket at once"
-        assert wait_until(lambda: all(m.texts()[-1:] == during[-1:] for m in members), 10)
-        assert_every_member_has(members, before + during)
-        print(f"\ndrain: {len(on_victim)} sockets closed with 4012 over {times[-1] - times[0]:.1f} s, none lost")
-    finally:
-        for member in members:
-            member.close()
+    before = [unique("before") for _ in range(3)]
+    for text in before:
+        members[0].say(text)
+    os.kill(own_cluster.process(victim)["pid"], signal.SIGTERM)
+    during = []
+    for index in range(30):
+        text = unique(f"during-{index}")
+        speaker = members[index % len(members)]
+        if speaker not in on_victim:
+            speaker.say(text)
+            during.append(text)
+        time.sleep(0.1)
+    assert wait_until(lambda: all(m.replicas[-1] != victim and len(m.replicas) == 2 for m in on_victim), 15)
+    assert own_cluster.wait_for_log(f"{victim} (pid", timeout=15), own_cluster.log()
+    assert f"{victim} (pid" in own_cluster.log() and "exited with status 0" in own_cluster.log()
+    codes = [code for m in on_victim for code, _ in m.closes]
+    assert codes == [4012] * len(on_victim), codes
+    times = sorted(when for m in on_victim for _, when in m.closes)
+    assert times[-1] - times[0] >= 1.0, "the drain closed every socket at once"
+    assert wait_until(lambda: all(m.texts()[-1:] == during[-1:] for m in members), 10)
+    assert_every_member_has(members, before + during)
+    print(f"\ndrain: {len(on_victim)} sockets closed with 4012 over {times[-1] - times[0]:.1f} s, none lost")
 
 
-def test_a_redis_flush_is_announced_and_delivery_comes_back(cluster):
+def test_a_redis_flush_is_announced_and_delivery_comes_back(cluster, spread_members):
     """FLUSHALL: the history is gone (a new epoch, a gap is shown) and the room works again within seconds."""
     room = unique("flush")
-    members = members_on_every_replica(cluster, room, 1)
-    try:
-        before = unique("before")
-        members[0].send(before)
-        assert wait_until(lambda: all(before in m.texts() for m in members), 5)
-        old_epoch = members[0].epoch
-        redis_of(cluster).flushall()
-        flushed_at = time.monotonic()
-        # Every member hears of the loss, from its replica's watch, and moves to the new epoch.
-        assert wait_until(lambda: all(m.gaps for m in members), 10), [m.gaps for m in members]
-        after = unique("after")
-        assert wait_until(lambda: members[1].send(after), 5)
-        assert wait_until(lambda: all(after in m.texts() for m in members), 10), [m.texts() for m in members]
-        recovered = time.monotonic() - flushed_at
-        for member in members:
-            assert member.epoch != old_epoch and member.duplicates == [] and member.holes == []
-        print(f"\nredis flush: delivery back on every replica within {recovered:.1f} s")
-        assert recovered < 10
-    finally:
-        for member in members:
-            member.close()
+    members = spread_members(cluster, room, 1)
+    before = unique("before")
+    members[0].send(before)
+    assert wait_until(lambda: all(before in m.texts() for m in members), 5)
+    old_epoch = members[0].epoch
+    redis_of(cluster).flushall()
+    flushed_at = time.monotonic()
+    # Every member hears of the loss, from its replica's watch, and moves to the new epoch.
+    assert wait_until(lambda: all(m.gaps for m in members), 10), [m.gaps for m in members]
+    after = unique("after")
+    assert wait_until(lambda: members[1].send(after), 5)
+    assert wait_until(lambda: all(after in m.texts() for m in members), 10), [m.texts() for m in members]
+    recovered = time.monotonic() - flushed_at
+    for member in members:
+        assert member.epoch != old_epoch and member.duplicates == [] and member.holes == []
+    print(f"\nredis flush: delivery back on every replica within {recovered:.1f} s")
+    assert recovered < 10
 
 
-def test_a_redis_restart_loses_no_message_after_it(cluster):
+def test_a_redis_restart_loses_no_message_after_it(cluster, spread_members):
     """A restart without persistence, simulated: flush, then cut every connection (pub/sub too)."""
     room = unique("restart")
-    members = members_on_every_replica(cluster, room, 1)
-    try:
-        client = redis_of(cluster)
-        client.flushall()
-        client.client_kill_filter(_type="pubsub")
-        client.client_kill_filter(_type="normal", skipme=True)
-        restarted_at = time.monotonic()
-        # Members speak right away, while their replicas are closing their sockets.
-        everyone_hears(members, "after-restart", 5)
-        elapsed = time.monotonic() - restarted_at
-        given_back = sum(len(m.given_back) for m in members)
-        print(f"\nredis restart: 5 of 5 delivered everywhere ({given_back} given back and resent) in {elapsed:.1f} s")
-    finally:
-        close_all([m.client for m in members])
-        for member in members:
-            member.close()
+    members = spread_members(cluster, room, 1)
+    client = redis_of(cluster)
+    client.flushall()
+    client.client_kill_filter(_type="pubsub")
+    client.client_kill_filter(_type="normal", skipme=True)
+    restarted_at = time.monotonic()
+    # Members speak right away, while their replicas are closing their sockets.
+    everyone_hears(members, "after-restart", 5)
+    elapsed = time.monotonic() - restarted_at
+    given_back = sum(len(m.given_back) for m in members)
+    print(f"\nredis restart: 5 of 5 delivered everywhere ({given_back} given back and resent) in {elapsed:.1f} s")
 
 
-def test_a_redis_killed_and_restarted_empty_loses_no_message_after_it(own_cluster):
+def test_a_redis_killed_and_restarted_empty_loses_no_message_after_it(own_cluster, spread_members):
     """SIGKILL Redis; the supervisor starts it again, empty, as an orchestrator would."""
     room = unique("redis-kill")
-    members = members_on_every_replica(own_cluster, room, 1)
-    try:
-        members[0].say(unique("before"))
-        old_pid = own_cluster.process("redis")["pid"]
-        os.kill(old_pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        assert own_cluster.wait_for_log("restarted redis", timeout=10), own_cluster.log()
-        everyone_hears(members, "after-redis-kill", 6)
-        recovered = time.monotonic() - killed_at
-        for member in members:
-            assert member.gaps, f"{member.name} was not told that Redis lost the history"
-        given_back = sum(len(m.given_back) + len(m.refused) for m in members)
-        print(
-            f"\nredis SIGKILL and restart: 6 of 6 delivered everywhere within {recovered:.1f} s "
-            f"({given_back} given back or refused, then sent again)"
-        )
-    finally:
-        for member in members:
-            member.close()
+    members = spread_members(own_cluster, room, 1)
+    members[0].say(unique("before"))
+    old_pid = own_cluster.process("redis")["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert own_cluster.wait_for_log("restarted redis", timeout=10), own_cluster.log()
+    everyone_hears(members, "after-redis-kill", 6)
+    recovered = time.monotonic() - killed_at
+    for member in members:
+        assert member.gaps, f"{member.name} was not told that Redis lost the history"
+    given_back = sum(len(m.given_back) + len(m.refused) for m in members)
+    print(
+        f"\nredis SIGKILL and restart: 6 of 6 delivered everywhere within {recovered:.1f} s "
+        f"({given_back} given back or refused, then sent again)"
+    )
 
 
 def rss_kib(pid):
